@@ -1,0 +1,85 @@
+/**
+ * Synchronous access to onnxruntime-node. The public `InferenceSession.run` wraps a synchronous
+ * native call in a Promise (one event-loop turn per call); the autodiff engine calls the native
+ * binding directly so that forward and backward stay ordinary synchronous functions.
+ */
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+interface NativeTensor { type: string; data: Float32Array | Int32Array | BigInt64Array | Uint8Array | Float64Array; dims: readonly number[] }
+interface NativeSession {
+  loadModel(buffer: ArrayBuffer, byteOffset: number, byteLength: number, options: object): void;
+  run(feeds: Record<string, unknown>, fetches: Record<string, null>, options: object): Record<string, NativeTensor>;
+  readonly inputMetadata: { name: string }[];
+  readonly outputMetadata: { name: string }[];
+  dispose(): void;
+}
+
+const bindingModule = require('onnxruntime-node/dist/binding.js') as {
+  binding: { InferenceSession: new () => NativeSession };
+  initOrt: () => void;
+};
+const { Tensor: OrtTensor } = require('onnxruntime-common') as {
+  Tensor: new (type: string, data: unknown, dims: readonly number[]) => unknown;
+};
+
+/** Runtime settings; change before the first session is created. */
+export const runtimeSettings = {
+  /** onnxruntime intra-op threads. One is fastest here: pool threads spin (engine-notes.md). */
+  intraOpThreads: Number(process.env['CLAP4CLIP_ORT_THREADS'] ?? 1),
+};
+
+export type FeedValue =
+  | { type: 'float32'; data: Float32Array; dims: readonly number[] }
+  | { type: 'int64'; data: BigInt64Array; dims: readonly number[] }
+  | { type: 'int32'; data: Int32Array; dims: readonly number[] };
+
+/** A compiled ONNX graph with a synchronous `run`. */
+export class SyncSession {
+  private readonly native: NativeSession;
+  readonly inputNames: string[];
+  readonly outputNames: string[];
+  private readonly fetches: Record<string, null>;
+
+  constructor(modelBytes: Uint8Array, threads = runtimeSettings.intraOpThreads) {
+    bindingModule.initOrt();
+    this.native = new bindingModule.binding.InferenceSession();
+    const copy = modelBytes.slice();
+    this.native.loadModel(copy.buffer, copy.byteOffset, copy.byteLength, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      enableCpuMemArena: true,
+      enableMemPattern: true,
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
+    });
+    this.inputNames = this.native.inputMetadata.map((m) => m.name);
+    this.outputNames = this.native.outputMetadata.map((m) => m.name);
+    this.fetches = Object.fromEntries(this.outputNames.map((n) => [n, null]));
+  }
+
+  /** Runs the graph. Outputs are fresh arrays owned by the caller. */
+  run(feeds: Record<string, FeedValue>): Record<string, NativeTensor> {
+    const ortFeeds: Record<string, unknown> = {};
+    for (const [name, v] of Object.entries(feeds)) ortFeeds[name] = new OrtTensor(v.type, v.data, v.dims);
+    return this.native.run(ortFeeds, this.fetches, {});
+  }
+
+  dispose(): void {
+    this.native.dispose();
+  }
+}
+
+const sessionCache = new Map<string, SyncSession>();
+
+/** Returns the cached session for `key`, building its model once with `build`. */
+export function cachedSession(key: string, build: () => Uint8Array): SyncSession {
+  let s = sessionCache.get(key);
+  if (!s) {
+    s = new SyncSession(build());
+    sessionCache.set(key, s);
+  }
+  return s;
+}

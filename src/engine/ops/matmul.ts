@@ -1,0 +1,107 @@
+/**
+ * Matrix products with gradients. Every product goes through `gemm`, which runs in onnxruntime
+ * (a cached one-node `Gemm` graph per transpose combination, dynamic shapes) or, below a size
+ * threshold, in TypeScript. Transposed operands are handled by Gemm's flags, never by copies.
+ */
+import { GraphBuilder, attr } from '../onnx/onnxModel.js';
+import { cachedSession } from '../onnx/runtime.js';
+import { matmulRef } from '../matmulRef.js';
+import { accumulateGrad, result, shapeToString, Tensor } from '../tensor.js';
+
+/** Products with at most this many multiply-adds run in TypeScript (measured crossover). */
+export const gemmSettings = { smallProductThreshold: 4096, forcePath: null as null | 'onnx' | 'ts' };
+
+function gemmSession(transA: boolean, transB: boolean) {
+  return cachedSession(`gemm:${+transA}${+transB}`, () => {
+    const g = new GraphBuilder('gemm');
+    g.input('A', 'float32', transA ? ['K', 'M'] : ['M', 'K']);
+    g.input('B', 'float32', transB ? ['N', 'K'] : ['K', 'N']);
+    g.node('Gemm', ['A', 'B'], { transA: attr.int(+transA), transB: attr.int(+transB) }, ['Y']);
+    g.output('Y', 'float32', ['M', 'N']);
+    return g.toBytes();
+  });
+}
+
+/** Y[M, N] = op(A) op(B) on raw buffers. */
+export function gemm(
+  a: Float32Array, b: Float32Array, m: number, k: number, n: number,
+  transA = false, transB = false,
+): Float32Array {
+  const small = m * k * n <= gemmSettings.smallProductThreshold;
+  const path = gemmSettings.forcePath ?? (small ? 'ts' : 'onnx');
+  if (path === 'ts' || m === 0 || n === 0 || k === 0) return matmulRef(a, b, m, k, n, transA, transB);
+  const out = gemmSession(transA, transB).run({
+    A: { type: 'float32', data: a, dims: transA ? [k, m] : [m, k] },
+    B: { type: 'float32', data: b, dims: transB ? [n, k] : [k, n] },
+  });
+  return out['Y']!.data as Float32Array;
+}
+
+export interface MatmulOptions { transA?: boolean; transB?: boolean }
+
+/**
+ * op(a) @ op(b). `a` may have leading batch dimensions ([..., M, K], no transA), which are folded
+ * into M: the usual shape of features times a weight matrix.
+ */
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const transA = opts.transA ?? false, transB = opts.transB ?? false;
+  if (b.ndim !== 2 || a.ndim < 2 || (transA && a.ndim !== 2)) {
+    throw new Error(`matmul: unsupported shapes ${shapeToString(a.shape)} x ${shapeToString(b.shape)} (use bmm for batches)`);
+  }
+  const lead = a.shape.slice(0, -2);
+  const aRows = a.shape[a.ndim - 2]!, aCols = a.shape[a.ndim - 1]!;
+  const m = transA ? aCols : a.size / aCols;
+  const k = transA ? aRows : aCols;
+  const kb = transB ? b.shape[1]! : b.shape[0]!;
+  const n = transB ? b.shape[0]! : b.shape[1]!;
+  if (k !== kb) throw new Error(`matmul: inner dimensions differ: ${shapeToString(a.shape)}${transA ? '^T' : ''} x ${shapeToString(b.shape)}${transB ? '^T' : ''}`);
+  const y = gemm(a.data, b.data, m, k, n, transA, transB);
+  const outShape = transA ? [m, n] : [...lead, aRows, n];
+  const out = result(y, outShape, [a, b], 'matmul');
+  out.backwardFn = () => {
+    const g = out.grad!;
+    if (a.requiresGrad) {
+      // dA for op(A) = A: dY op(B)^T; for op(A) = A^T: op(B) dY^T.
+      const ga = transA ? gemm(b.data, g, k, n, m, transB, true) : gemm(g, b.data, m, n, k, false, !transB);
+      accumulateGrad(a, ga, true);
+    }
+    if (b.requiresGrad) {
+      // dB for op(B) = B: op(A)^T dY; for op(B) = B^T: dY^T op(A).
+      const gb = transB ? gemm(g, a.data, n, m, k, true, transA) : gemm(a.data, g, k, m, n, !transA, false);
+      accumulateGrad(b, gb, true);
+    }
+  };
+  return out;
+}
+
+/** Batched product: a [S, M, K] (or [S, K, M] with transA) times b [S, K, N] (or [S, N, K]). */
+export function bmm(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const transA = opts.transA ?? false, transB = opts.transB ?? false;
+  if (a.ndim !== 3 || b.ndim !== 3 || a.shape[0] !== b.shape[0]) {
+    throw new Error(`bmm: expected [S, ., .] x [S, ., .], got ${shapeToString(a.shape)} x ${shapeToString(b.shape)}`);
+  }
+  const s = a.shape[0]!;
+  const m = transA ? a.shape[2]! : a.shape[1]!, k = transA ? a.shape[1]! : a.shape[2]!;
+  const kb = transB ? b.shape[2]! : b.shape[1]!, n = transB ? b.shape[1]! : b.shape[2]!;
+  if (k !== kb) throw new Error(`bmm: inner dimensions differ: ${shapeToString(a.shape)} x ${shapeToString(b.shape)}`);
+  const sa = m * k, sb = k * n, sy = m * n;
+  const y = new Float32Array(s * sy);
+  for (let i = 0; i < s; i++) {
+    y.set(gemm(a.data.subarray(i * sa, (i + 1) * sa), b.data.subarray(i * sb, (i + 1) * sb), m, k, n, transA, transB), i * sy);
+  }
+  const out = result(y, [s, m, n], [a, b], 'bmm');
+  out.backwardFn = () => {
+    const g = out.grad!;
+    const ga = a.requiresGrad ? new Float32Array(a.size) : null;
+    const gb = b.requiresGrad ? new Float32Array(b.size) : null;
+    for (let i = 0; i < s; i++) {
+      const gi = g.subarray(i * sy, (i + 1) * sy);
+      const ai = a.data.subarray(i * sa, (i + 1) * sa), bi = b.data.subarray(i * sb, (i + 1) * sb);
+      if (ga) ga.set(transA ? gemm(bi, gi, k, n, m, transB, true) : gemm(gi, bi, m, n, k, false, !transB), i * sa);
+      if (gb) gb.set(transB ? gemm(gi, ai, n, m, k, true, transA) : gemm(ai, gi, k, m, n, !transA, false), i * sb);
+    }
+    if (ga) accumulateGrad(a, ga, true);
+    if (gb) accumulateGrad(b, gb, true);
+  };
+  return out;
+}

@@ -1,0 +1,37 @@
+/**
+ * Error types of clap4clip. Every error caused by a file carries the file's path
+ * both as a field (for programs) and at the start of the message (for people).
+ */
+
+export interface Clap4ClipErrorOptions {
+  /** Path (or label) of the file the error is about; prefixed to the message. */
+  file?: string;
+  /** Underlying error, kept for debugging (e.g. the fs error with its `code`). */
+  cause?: unknown;
+}
+
+/** Base class of all errors thrown on purpose by clap4clip. */
+export class Clap4ClipError extends Error {
+  /** The file the error is about, when there is one. */
+  readonly file: string | undefined;
+  /** The message without the `<file>: ` prefix. */
+  readonly problem: string;
+
+  constructor(problem: string, options: Clap4ClipErrorOptions = {}) {
+    const { file, cause } = options;
+    super(file === undefined ? problem : `${file}: ${problem}`, cause === undefined ? undefined : { cause });
+    // `new.target.name` makes subclasses report their own name without repeating this line.
+    this.name = new.target.name;
+    this.file = file;
+    this.problem = problem;
+  }
+}
+
+/** Bad input data: truncated file, wrong dtype/shape, NaN, unknown class, bad manifest... */
+export class DataError extends Clap4ClipError {
+  declare readonly file: string;
+
+  constructor(file: string, problem: string, options: { cause?: unknown } = {}) {
+    super(problem, { file, cause: options.cause });
+  }
+}
