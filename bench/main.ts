@@ -1,0 +1,91 @@
+/**
+ * `npm run bench`: engine figures written as JSON (bench/results/engine.json by default).
+ *   - the CLAP-shaped training step (C = 100, B = 32, T = 20, D = 512), median and per phase,
+ *     against PyTorch on one OpenBLAS thread measured in the same run (ratio < 1 = faster);
+ *   - matrix-product throughput of the onnxruntime path.
+ * Options: --steps N (30), --warmup N (5), --out FILE, --no-torch.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { gemm } from '../src/engine/ops/matmul.js';
+import { writeJsonAtomic } from '../src/util/atomicWrite.js';
+import { repoRoot } from '../src/util/paths.js';
+import { createClapStep, type PhaseTimes } from './clapStep.js';
+import { measureTorchStep } from './torchReference.js';
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function flag(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(name);
+  if (i < 0) return fallback;
+  const v = Number(args[i + 1]);
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} needs a positive integer, got ${args[i + 1]}`);
+  return v;
+}
+
+function gemmThroughput(m: number, k: number, n: number): number {
+  const a = new Float32Array(m * k).fill(0.5), b = new Float32Array(k * n).fill(0.25);
+  for (let i = 0; i < 3; i++) gemm(a, b, m, k, n);
+  const times: number[] = [];
+  for (let i = 0; i < 15; i++) {
+    const t0 = performance.now();
+    gemm(a, b, m, k, n);
+    times.push(performance.now() - t0);
+  }
+  return (2 * m * k * n) / median(times) / 1e6;
+}
+
+export async function runBench(args: string[]): Promise<number> {
+  const steps = flag(args, '--steps', 30), warmup = flag(args, '--warmup', 5);
+  const outIndex = args.indexOf('--out');
+  const out = outIndex >= 0 ? args[outIndex + 1]! : join(repoRoot(), 'bench', 'results', 'engine.json');
+  const withTorch = !args.includes('--no-torch');
+  const shape = { classes: 100, batch: 32, samples: 20, dim: 512 };
+
+  const torchBefore = withTorch ? measureTorchStep(steps) : { unavailable: 'skipped (--no-torch)' };
+  const { step, parameterCount } = createClapStep(shape);
+  for (let i = 0; i < warmup; i++) step();
+  const phases: PhaseTimes[] = [];
+  let loss = 0;
+  const rssBefore = process.memoryUsage().rss;
+  for (let i = 0; i < steps; i++) {
+    const r = step();
+    phases.push(r.times);
+    loss = r.loss;
+  }
+  const rssAfter = process.memoryUsage().rss;
+  const torchAfter = withTorch ? measureTorchStep(steps) : torchBefore;
+  const phaseMedians = Object.fromEntries(Object.keys(phases[0]!).map((k) => [k, median(phases.map((p) => p[k as keyof PhaseTimes]))]));
+  const stepMs = phaseMedians['total']!;
+  const torchMs = 'medianMs' in torchBefore && 'medianMs' in torchAfter ? (torchBefore.medianMs + torchAfter.medianMs) / 2 : null;
+  const result = {
+    date: new Date().toISOString(),
+    shape,
+    parameterCount,
+    steps,
+    clapStep: { medianMs: stepMs, phasesMedianMs: phaseMedians, lastLoss: loss, rssGrowthMB: (rssAfter - rssBefore) / 2 ** 20 },
+    torch: { before: torchBefore, after: torchAfter, medianMs: torchMs },
+    ratioToTorch: torchMs === null ? null : stepMs / torchMs,
+    gemmGflops: {
+      '512x512x512': gemmThroughput(512, 512, 512),
+      '100x512x2048': gemmThroughput(100, 512, 2048),
+      '32x512x2000': gemmThroughput(32, 512, 2000),
+    },
+  };
+  mkdirSync(dirname(out), { recursive: true });
+  await writeJsonAtomic(out, result);
+  const ratio = result.ratioToTorch === null ? 'n/a' : result.ratioToTorch.toFixed(2);
+  console.log(`CLAP step: ${stepMs.toFixed(1)} ms median (${Object.entries(phaseMedians).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')})`);
+  console.log(`PyTorch 1 thread: ${torchMs === null ? JSON.stringify(torchBefore) : `${torchMs.toFixed(1)} ms`}; ratio ${ratio}`);
+  console.log(`wrote ${out}`);
+  return 0;
+}
+
+// `node dist/bench/main.js` runs the benchmark directly (`npm run bench`).
+if (import.meta.url === `file://${process.argv[1]}`) {
+  runBench(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: unknown) => { console.error(e); process.exitCode = 1; });
+}

@@ -1,0 +1,111 @@
+/**
+ * `nn.MultiheadAttention` for one unbatched sequence, computed as torch 1.13's
+ * `F.multi_head_attention_forward`:
+ *
+ *     [q; k; v] = [query Wq^T + bq; key Wk^T + bk; value Wv^T + bv]    (W = inProjWeight [3D, D])
+ *     head h:   A_h = softmax(q_h k_h^T / sqrt(D / H) + mask)           (q scaled first, as torch)
+ *               o_h = Drop(A_h) v_h
+ *     out = concat_h(o_h) Wo^T + bo
+ *
+ * Head h owns columns h*hd .. (h+1)*hd - 1 of each projection (hd = D / H), torch's head split.
+ */
+import { add, bmm, dropout, matmul, mulScalar, permute, reshape, slice, softmax, type MaskSource } from '../ops/index.js';
+import type { Rng } from '../random.js';
+import type { Tensor } from '../tensor.js';
+import { xavierUniform } from './init.js';
+import { Linear } from './linear.js';
+import { parameter, type Parameter } from './parameters.js';
+
+export interface AttentionOptions { dropout?: number }
+
+export interface AttentionForwardOptions {
+  /** Additive mask [Lq, Lk] (0 = attend, -Infinity = blocked); no gradient flows into it. */
+  mask?: Tensor;
+  /** Dropout on the attention probabilities is active only while training. */
+  training: boolean;
+  /** Source of the dropout masks; needed when training with dropout > 0. */
+  rng?: MaskSource;
+}
+
+export class MultiheadAttention {
+  /** [3D, D]: Wq, Wk, Wv stacked, so one product covers all three when q = k = v. */
+  inProjWeight: Parameter;
+  /** [3D], zeros. */
+  inProjBias: Parameter;
+  /** Linear(D, D): weight keeps nn.Linear's kaiming init, bias zeroed (torch's `_reset_parameters`). */
+  outProj: Linear;
+  readonly headDim: number;
+  readonly dropout: number;
+
+  /**
+   * Draws (torch's construction order): outProj.weight, outProj.bias (then zeroed),
+   * inProjWeight (xavier-uniform over the whole [3D, D] matrix: fan_in D, fan_out 3D).
+   */
+  constructor(readonly embedDim: number, readonly numHeads: number, rng: Rng, opts: AttentionOptions = {}) {
+    if (!(Number.isInteger(numHeads) && numHeads >= 1 && embedDim % numHeads === 0)) {
+      throw new Error(`MultiheadAttention: embedDim ${embedDim} is not divisible into ${numHeads} heads`);
+    }
+    this.headDim = embedDim / numHeads;
+    this.dropout = opts.dropout ?? 0;
+    const outProj = new Linear(embedDim, embedDim, rng);
+    outProj.bias!.data.fill(0);
+    // Assigned in declaration order, which is the parameter order (torch's state-dict order).
+    this.inProjWeight = xavierUniform([3 * embedDim, embedDim], rng);
+    this.inProjBias = parameter(new Float32Array(3 * embedDim), [3 * embedDim]);
+    this.outProj = outProj;
+  }
+
+  /**
+   * @param query [Lq, D]
+   * @param key [Lk, D]
+   * @param value [Lk, D]
+   * @returns [Lq, D]
+   */
+  forward(query: Tensor, key: Tensor, value: Tensor, opts: AttentionForwardOptions): Tensor {
+    const [q, k, v] = this.project(query, key, value);
+    const h = this.numHeads, hd = this.headDim;
+    // Scale q before the product, as torch does (q / sqrt(hd)), then one product per head.
+    const qh = this.splitHeads(mulScalar(q, 1 / Math.sqrt(hd)));
+    const scores = bmm(qh, this.splitHeads(k), { transB: true }); // [H, Lq, Lk]
+    let probs = softmax(scores, opts.mask);
+    if (opts.training && this.dropout > 0) {
+      if (!opts.rng) throw new Error('MultiheadAttention: training with dropout needs an rng');
+      probs = dropout(probs, this.dropout, opts.rng, true);
+    }
+    const heads = bmm(probs, this.splitHeads(v)); // [H, Lq, hd]
+    const lq = query.shape[0]!;
+    const merged = h === 1 ? reshape(heads, [lq, hd]) : reshape(permute(heads, [1, 0, 2]), [lq, h * hd]);
+    return this.outProj.forward(merged);
+  }
+
+  /**
+   * The three input projections with as few products as torch's `_in_projection_packed`:
+   * one for self-attention (q = k = v), two when k = v (cross-attention), three otherwise.
+   * @returns q [Lq, D], k [Lk, D], v [Lk, D]
+   */
+  private project(query: Tensor, key: Tensor, value: Tensor): [Tensor, Tensor, Tensor] {
+    const d = this.embedDim, w = this.inProjWeight, b = this.inProjBias;
+    // x times the stacked projections lo..hi-1 (0 = q, 1 = k, 2 = v): [L, (hi - lo) D].
+    const project = (x: Tensor, lo: number, hi: number) => {
+      const wRows = lo === 0 && hi === 3 ? w : slice(w, 0, lo * d, hi * d);
+      const bRows = lo === 0 && hi === 3 ? b : slice(b, 0, lo * d, hi * d);
+      return add(matmul(x, wRows, { transB: true }), bRows);
+    };
+    const split = (x: Tensor, parts: number) => Array.from({ length: parts }, (_, i) => slice(x, 1, i * d, (i + 1) * d));
+    if (query === key && key === value) {
+      const [q, k, v] = split(project(query, 0, 3), 3);
+      return [q!, k!, v!];
+    }
+    if (key === value) {
+      const [k, v] = split(project(key, 1, 3), 2);
+      return [project(query, 0, 1), k!, v!];
+    }
+    return [project(query, 0, 1), project(key, 1, 2), project(value, 2, 3)];
+  }
+
+  /** [L, D] -> [H, L, hd] (a free reshape for one head). */
+  private splitHeads(x: Tensor): Tensor {
+    const l = x.shape[0]!, h = this.numHeads, hd = this.headDim;
+    return h === 1 ? reshape(x, [1, l, hd]) : permute(reshape(x, [l, h, hd]), [1, 0, 2]);
+  }
+}

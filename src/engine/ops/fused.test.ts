@@ -1,0 +1,85 @@
+/** Each fused operation against its primitive composition: values and gradients. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Rng } from '../random.js';
+import { Tensor } from '../tensor.js';
+import { gradCheck } from '../testing/gradCheck.js';
+import * as op from './index.js';
+
+const rng = new Rng(11);
+function rand(shape: number[]): Tensor {
+  const t = Tensor.zeros(shape, true);
+  rng.fillNormal(t.data);
+  return t;
+}
+
+function gradsOf(build: (xs: Tensor[]) => Tensor, xs: Tensor[], seed: Float32Array): Float32Array[] {
+  xs.forEach((x) => { x.grad = null; });
+  build(xs).backward(seed);
+  return xs.map((x) => x.grad!.slice());
+}
+
+test('sampleGaussianWeights equals h + mu + sigma * eps built from primitives', () => {
+  const T = 3, C = 4, D = 5;
+  const eps = new Float32Array(T * C * D);
+  rng.fillNormal(eps);
+  const xs = [rand([C, D]), rand([C, D]), rand([C, D])];
+  const seed = new Float32Array(T * C * D);
+  rng.fillNormal(seed);
+  const epsT = Tensor.from(eps, [T, C, D]);
+  const viaPrimitives = (v: Tensor[]) => op.add(v[0]!, op.add(v[1]!, op.mul(v[2]!, epsT)));
+  const fused = (v: Tensor[]) => op.sampleGaussianWeights(v[0]!, v[1]!, v[2]!, eps, T);
+  assert.deepEqual(fused(xs).shape, [T, C, D]);
+  const a = fused(xs).data, b = viaPrimitives(xs).data;
+  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-6);
+  const ga = gradsOf(fused, xs, seed), gb = gradsOf(viaPrimitives, xs, seed);
+  ga.forEach((g, k) => g.forEach((v, i) => assert.ok(Math.abs(v - gb[k]![i]!) < 1e-5, `input ${k} element ${i}`)));
+  gradCheck((h, m, s) => op.sampleGaussianWeights(h!, m!, s!, eps, T), xs);
+  gradCheck((m, s) => op.sampleGaussianWeights(null, m!, s!, eps, T), [rand([C, D]), rand([C, D])]);
+  assert.throws(() => op.sampleGaussianWeights(null, rand([C, D]), rand([C, D]), eps, T + 1), /eps of 60 values for T = 4/);
+});
+
+test('GELU in onnxruntime matches the TypeScript GELU and its gradient', () => {
+  const x = rand([64, 80]);
+  for (let i = 0; i < x.size; i++) x.data[i]! *= 3;
+  op.fusedSettings.forceGeluPath = 'onnx';
+  const seed = new Float32Array(x.size);
+  rng.fillNormal(seed);
+  const [gOnnx] = gradsOf((v) => op.geluFused(v[0]!), [x], seed);
+  const yOnnx = op.geluFused(x).data;
+  op.fusedSettings.forceGeluPath = 'ts';
+  const [gTs] = gradsOf((v) => op.geluFused(v[0]!), [x], seed);
+  const yTs = op.geluFused(x).data;
+  op.fusedSettings.forceGeluPath = null;
+  for (let i = 0; i < x.size; i++) {
+    assert.ok(Math.abs(yOnnx[i]! - yTs[i]!) < 1e-6, `value ${i}`);
+    assert.ok(Math.abs(gOnnx![i]! - gTs![i]!) < 1e-5 * Math.max(1, Math.abs(gTs![i]!)), `grad ${i}`);
+  }
+  op.fusedSettings.forceGeluPath = 'onnx';
+  gradCheck((v) => op.geluFused(v!), [rand([3, 7])]);
+  op.fusedSettings.forceGeluPath = null;
+});
+
+test('sampledLogits (onnxruntime graph) equals sampleGaussianWeights + matmul + permute', () => {
+  const T = 3, C = 5, D = 8, B = 4, scale = 7;
+  const eps = new Float32Array(T * C * D);
+  rng.fillNormal(eps);
+  const f = rand([B, D]);
+  f.requiresGrad = false;
+  const xs = [rand([C, D]), rand([C, D])];
+  const seed = new Float32Array(T * B * C);
+  rng.fillNormal(seed);
+  const fused = (v: Tensor[]) => op.sampledLogits(f, v[0]!, v[1]!, eps, T, scale);
+  const viaPrimitives = (v: Tensor[]) => {
+    const w = op.sampleGaussianWeights(null, v[0]!, v[1]!, eps, T);
+    const y = op.mulScalar(op.matmul(f, op.reshape(w, [T * C, D]), { transB: true }), scale);
+    return op.permute(op.reshape(y, [B, T, C]), [1, 0, 2]);
+  };
+  const a = fused(xs), b = viaPrimitives(xs);
+  assert.deepEqual(a.shape, [T, B, C]);
+  a.data.forEach((v, i) => assert.ok(Math.abs(v - b.data[i]!) < 1e-4, `logit ${i}: ${v} vs ${b.data[i]}`));
+  const ga = gradsOf(fused, xs, seed), gb = gradsOf(viaPrimitives, xs, seed);
+  ga.forEach((g, k) => g.forEach((v, i) => assert.ok(Math.abs(v - gb[k]![i]!) < 1e-4 * Math.max(1, Math.abs(v)), `input ${k} element ${i}`)));
+  gradCheck((m, s) => op.sampledLogits(f, m!, s!, eps, T, scale), xs, { eps: 1e-2, rtol: 3e-2, atol: 5e-3 });
+  assert.throws(() => op.sampledLogits(rand([B, D]), xs[0]!, xs[1]!, eps, T, scale), /image features are frozen inputs/);
+});
