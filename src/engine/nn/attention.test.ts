@@ -3,25 +3,13 @@ import { describe, it } from 'node:test';
 import { Rng } from '../random.js';
 import { Tensor } from '../tensor.js';
 import { gradCheck } from '../testing/gradCheck.js';
-import { MultiheadAttention } from './attention.js';
+import { blockDiagonalMask, MultiheadAttention } from './attention.js';
 import { parameters } from './parameters.js';
 
 function randn(shape: number[], rng: Rng, requiresGrad = true): Tensor {
   const t = Tensor.zeros(shape, requiresGrad);
   rng.fillNormal(t.data);
   return t;
-}
-
-/** Additive mask [C, C]: class c of task i attends only to classes of task i (0 inside, -inf outside). */
-export function blockDiagonalMask(taskSizes: number[]): Tensor {
-  const c = taskSizes.reduce((a, b) => a + b, 0);
-  const mask = Tensor.full([c, c], -Infinity);
-  let s = 0;
-  for (const n of taskSizes) {
-    for (let i = s; i < s + n; i++) mask.data.fill(0, i * c + s, i * c + s + n);
-    s += n;
-  }
-  return mask;
 }
 
 /** An attention layer whose zero-initialized biases are made random, so every path carries signal. */
@@ -46,6 +34,11 @@ function identityAttention(d: number, h: number): MultiheadAttention {
 const EVAL = { training: false } as const;
 
 describe('MultiheadAttention', () => {
+  it('blockDiagonalMask: tasks {0} and {1, 2}', () => {
+    const I = -Infinity;
+    assert.deepEqual([...blockDiagonalMask([1, 2]).data], [0, I, I, I, 0, 0, I, 0, 0]);
+  });
+
   it('initializes as torch: xavier in-projection, zero biases, kaiming out-projection', () => {
     const mha = new MultiheadAttention(64, 4, new Rng(1));
     assert.deepEqual(mha.inProjWeight.shape, [192, 64]);
@@ -121,18 +114,19 @@ describe('MultiheadAttention', () => {
   });
 
   it('masked-out keys and values get exactly zero gradient', () => {
-    // Tasks {0} and {1, 2}: query 0 attends only to key 0, so from output row 0 alone the
-    // gradient of key and value rows 1 and 2 is exactly zero, and it is not for row 0.
+    // Tasks {0, 1} and {2}: queries 0 and 1 attend only to keys 0 and 1, so from output rows 0-1
+    // alone the gradient of key and value row 2 is exactly zero, and it is not for rows 0-1.
+    // (With a one-class task the lone probability is 1 whatever the key: its key gradient is 0 too.)
     const mha = randomAttention(6, 2, 15);
     const rng = new Rng(16);
     const q = randn([3, 6], rng), k = randn([3, 6], rng), v = randn([3, 6], rng);
-    const out = mha.forward(q, k, v, { ...EVAL, mask: blockDiagonalMask([1, 2]) });
+    const out = mha.forward(q, k, v, { ...EVAL, mask: blockDiagonalMask([2, 1]) });
     const seed = new Float32Array(out.size);
-    seed.fill(1, 0, 6);
+    seed.fill(1, 0, 12);
     out.backward(seed);
     for (const t of [k, v]) {
-      assert.ok(t.grad!.subarray(6).every((g) => g === 0), 'masked rows have gradient');
-      assert.ok(t.grad!.subarray(0, 6).some((g) => g !== 0), 'the attended row has no gradient');
+      assert.ok(t.grad!.subarray(12).every((g) => g === 0), 'the masked row has gradient');
+      assert.ok(t.grad!.subarray(0, 6).some((g) => g !== 0) && t.grad!.subarray(6, 12).some((g) => g !== 0), 'an attended row has no gradient');
     }
   });
 

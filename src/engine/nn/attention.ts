@@ -11,7 +11,7 @@
  */
 import { add, bmm, dropout, matmul, mulScalar, permute, reshape, slice, softmax, type MaskSource } from '../ops/index.js';
 import type { Rng } from '../random.js';
-import type { Tensor } from '../tensor.js';
+import { Tensor } from '../tensor.js';
 import { xavierUniform } from './init.js';
 import { Linear } from './linear.js';
 import { parameter, type Parameter } from './parameters.js';
@@ -19,7 +19,10 @@ import { parameter, type Parameter } from './parameters.js';
 export interface AttentionOptions { dropout?: number }
 
 export interface AttentionForwardOptions {
-  /** Additive mask [Lq, Lk] (0 = attend, -Infinity = blocked); no gradient flows into it. */
+  /**
+   * Additive mask [Lq, Lk] (0 = attend, -Infinity = blocked); no gradient flows into it. A fully
+   * blocked row attends to nothing and yields the out-projection bias (torch would give NaN).
+   */
   mask?: Tensor;
   /** Dropout on the attention probabilities is active only while training. */
   training: boolean;
@@ -86,21 +89,21 @@ export class MultiheadAttention {
   private project(query: Tensor, key: Tensor, value: Tensor): [Tensor, Tensor, Tensor] {
     const d = this.embedDim, w = this.inProjWeight, b = this.inProjBias;
     // x times the stacked projections lo..hi-1 (0 = q, 1 = k, 2 = v): [L, (hi - lo) D].
-    const project = (x: Tensor, lo: number, hi: number) => {
+    const byRows = (x: Tensor, lo: number, hi: number) => {
       const wRows = lo === 0 && hi === 3 ? w : slice(w, 0, lo * d, hi * d);
       const bRows = lo === 0 && hi === 3 ? b : slice(b, 0, lo * d, hi * d);
       return add(matmul(x, wRows, { transB: true }), bRows);
     };
     const split = (x: Tensor, parts: number) => Array.from({ length: parts }, (_, i) => slice(x, 1, i * d, (i + 1) * d));
     if (query === key && key === value) {
-      const [q, k, v] = split(project(query, 0, 3), 3);
+      const [q, k, v] = split(byRows(query, 0, 3), 3);
       return [q!, k!, v!];
     }
     if (key === value) {
-      const [k, v] = split(project(key, 1, 3), 2);
-      return [project(query, 0, 1), k!, v!];
+      const [k, v] = split(byRows(key, 1, 3), 2);
+      return [byRows(query, 0, 1), k!, v!];
     }
-    return [project(query, 0, 1), project(key, 1, 2), project(value, 2, 3)];
+    return [byRows(query, 0, 1), byRows(key, 1, 2), byRows(value, 2, 3)];
   }
 
   /** [L, D] -> [H, L, hd] (a free reshape for one head). */
@@ -108,4 +111,20 @@ export class MultiheadAttention {
     const l = x.shape[0]!, h = this.numHeads, hd = this.headDim;
     return h === 1 ? reshape(x, [1, l, hd]) : permute(reshape(x, [l, h, hd]), [1, 0, 2]);
   }
+}
+
+/**
+ * Additive mask [C, C] for task-blocked self-attention (spec section 2): class c of task i attends
+ * only to the classes of task i. 0 inside the diagonal blocks, -Infinity outside.
+ * @param taskSizes n_i of each task, in label order (the blocks are contiguous)
+ */
+export function blockDiagonalMask(taskSizes: readonly number[]): Tensor {
+  const c = taskSizes.reduce((a, b) => a + b, 0);
+  const mask = Tensor.full([c, c], -Infinity);
+  let s = 0;
+  for (const n of taskSizes) {
+    for (let i = s; i < s + n; i++) mask.data.fill(0, i * c + s, i * c + s + n);
+    s += n;
+  }
+  return mask;
 }

@@ -78,12 +78,11 @@ export class TransformerDecoderLayer {
     const p = this.dropout;
     if (training && p > 0 && !rng) throw new Error('TransformerDecoderLayer: training with dropout needs an rng');
     const drop = (x: Tensor) => (training && p > 0 ? dropout(x, p, rng!, true) : x);
-    const attn = { training, ...(rng ? { rng } : {}) };
 
     let x = tgt;
-    const sa = this.selfAttn.forward(x, x, x, { ...attn, ...(opts.tgtMask ? { mask: opts.tgtMask } : {}) });
+    const sa = this.selfAttn.forward(x, x, x, { mask: opts.tgtMask, training, rng });
     x = this.norm1.forward(add(x, drop(sa)));
-    const ca = this.multiheadAttn.forward(x, memory, memory, attn);
+    const ca = this.multiheadAttn.forward(x, memory, memory, { training, rng });
     x = this.norm2.forward(add(x, drop(ca)));
     const ffOut = this.linear2.forward(drop(geluFused(this.linear1.forward(x))));
     return this.norm3.forward(add(x, drop(ffOut)));
