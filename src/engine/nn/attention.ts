@@ -9,7 +9,7 @@
  *
  * Head h owns columns h*hd .. (h+1)*hd - 1 of each projection (hd = D / H), torch's head split.
  */
-import { add, bmm, dropout, matmul, mulScalar, permute, reshape, slice, softmax, type MaskSource } from '../ops/index.js';
+import { bmm, dropout, linear, mulScalar, permute, reshape, slice, softmax, type MaskSource } from '../ops/index.js';
 import type { Rng } from '../random.js';
 import { Tensor } from '../tensor.js';
 import { xavierUniform } from './init.js';
@@ -92,7 +92,7 @@ export class MultiheadAttention {
     const byRows = (x: Tensor, lo: number, hi: number) => {
       const wRows = lo === 0 && hi === 3 ? w : slice(w, 0, lo * d, hi * d);
       const bRows = lo === 0 && hi === 3 ? b : slice(b, 0, lo * d, hi * d);
-      return add(matmul(x, wRows, { transB: true }), bRows);
+      return linear(x, wRows, bRows);
     };
     const split = (x: Tensor, parts: number) => Array.from({ length: parts }, (_, i) => slice(x, 1, i * d, (i + 1) * d));
     if (query === key && key === value) {

@@ -1,7 +1,7 @@
 /**
  * `nn.Linear` in PyTorch's layout (weight [out, in]), so a torch state dict maps 1:1.
  */
-import { add, matmul } from '../ops/index.js';
+import { linear } from '../ops/index.js';
 import type { Rng } from '../random.js';
 import type { Tensor } from '../tensor.js';
 import { kaimingUniformLinear, linearBiasUniform } from './init.js';
@@ -27,7 +27,6 @@ export class Linear {
    * @returns [..., out]
    */
   forward(x: Tensor): Tensor {
-    const y = matmul(x, this.weight, { transB: true });
-    return this.bias === null ? y : add(y, this.bias);
+    return linear(x, this.weight, this.bias);
   }
 }

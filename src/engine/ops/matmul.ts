@@ -11,12 +11,13 @@ import { accumulateGrad, result, shapeToString, Tensor } from '../tensor.js';
 /** Products with at most this many multiply-adds run in TypeScript (measured crossover). */
 export const gemmSettings = { smallProductThreshold: 4096, forcePath: null as null | 'onnx' | 'ts' };
 
-function gemmSession(transA: boolean, transB: boolean) {
-  return cachedSession(`gemm:${+transA}${+transB}`, () => {
+function gemmSession(transA: boolean, transB: boolean, withBias = false) {
+  return cachedSession(`gemm:${+transA}${+transB}${withBias ? ':bias' : ''}`, () => {
     const g = new GraphBuilder('gemm');
     g.input('A', 'float32', transA ? ['K', 'M'] : ['M', 'K']);
     g.input('B', 'float32', transB ? ['N', 'K'] : ['K', 'N']);
-    g.node('Gemm', ['A', 'B'], { transA: attr.int(+transA), transB: attr.int(+transB) }, ['Y']);
+    if (withBias) g.input('C', 'float32', ['N']);
+    g.node('Gemm', withBias ? ['A', 'B', 'C'] : ['A', 'B'], { transA: attr.int(+transA), transB: attr.int(+transB) }, ['Y']);
     g.output('Y', 'float32', ['M', 'N']);
     return g.toBytes();
   });
@@ -102,6 +103,46 @@ export function bmm(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     }
     if (ga) accumulateGrad(a, ga, true);
     if (gb) accumulateGrad(b, gb, true);
+  };
+  return out;
+}
+
+/**
+ * y = x W^T + b (PyTorch `F.linear`): the bias rides in Gemm's C input, so the forward pass is
+ * one native call and no [rows, out] broadcast pass runs in JavaScript.
+ * @param x [..., in]
+ * @param weight [out, in]
+ * @param bias [out]
+ * @returns [..., out]
+ */
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  if (bias === null) return matmul(x, weight, { transB: true });
+  const inF = x.shape[x.ndim - 1]!, outF = weight.shape[0]!;
+  if (weight.ndim !== 2 || weight.shape[1] !== inF || bias.size !== outF) {
+    throw new Error(`linear: x ${shapeToString(x.shape)}, weight ${shapeToString(weight.shape)}, bias ${shapeToString(bias.shape)}`);
+  }
+  const m = x.size / inF;
+  let y: Float32Array;
+  if (m * inF * outF <= gemmSettings.smallProductThreshold || gemmSettings.forcePath === 'ts') {
+    y = matmulRef(x.data, weight.data, m, inF, outF, false, true);
+    for (let r = 0; r < m; r++) for (let j = 0; j < outF; j++) y[r * outF + j]! += bias.data[j]!;
+  } else {
+    y = gemmSession(false, true, true).run({
+      A: { type: 'float32', data: x.data, dims: [m, inF] },
+      B: { type: 'float32', data: weight.data, dims: [outF, inF] },
+      C: { type: 'float32', data: bias.data, dims: [outF] },
+    })['Y']!.data as Float32Array;
+  }
+  const out = result(y, [...x.shape.slice(0, -1), outF], [x, weight, bias], 'linear');
+  out.backwardFn = () => {
+    const g = out.grad!;
+    if (x.requiresGrad) accumulateGrad(x, gemm(g, weight.data, m, outF, inF), true);
+    if (weight.requiresGrad) accumulateGrad(weight, gemm(g, x.data, outF, m, inF, true, false), true);
+    if (bias.requiresGrad) {
+      const gb = new Float32Array(outF);
+      for (let r = 0; r < m; r++) for (let j = 0; j < outF; j++) gb[j]! += g[r * outF + j]!;
+      accumulateGrad(bias, gb, true);
+    }
   };
   return out;
 }

@@ -183,3 +183,15 @@ test('noGrad records no tape; backward frees intermediates but keeps leaf gradie
   assert.equal(h.grad, null);
   assert.equal(h.parents.length, 0);
 });
+
+test('linear (bias in Gemm C) equals matmul + add, on both paths', () => {
+  for (const path of ['onnx', 'ts'] as const) {
+    gemmSettings.forcePath = path;
+    const x = rand([2, 3, 4]), w = rand([5, 4]), b = rand([5]);
+    const y = op.linear(x, w, b).data, ref = op.add(op.matmul(x, w, { transB: true }), b).data;
+    y.forEach((v, i) => assert.ok(Math.abs(v - ref[i]!) < 1e-5, `${path} ${i}`));
+    gradCheck((a, c, d) => op.linear(a!, c!, d!), [x, w, b]);
+  }
+  gemmSettings.forcePath = null;
+  assert.throws(() => op.linear(rand([2, 4]), rand([5, 3]), rand([5])), /linear: x \[2, 4\], weight \[5, 3\]/);
+});
