@@ -12,7 +12,7 @@ import { SGD } from '../src/engine/optim.js';
 import { Rng } from '../src/engine/random.js';
 import { Tensor } from '../src/engine/tensor.js';
 
-export interface StepShape { classes: number; batch: number; samples: number; dim: number }
+export interface StepShape { classes: number; batch: number; samples: number; dim: number; ffDim?: number }
 
 export interface PhaseTimes { noise: number; vga: number; head: number; backward: number; optimizer: number; total: number }
 
@@ -20,7 +20,7 @@ export function createClapStep(shape: StepShape, seed = 0) {
   const { classes: C, batch: B, samples: T, dim: D } = shape;
   const rng = new Rng(seed);
   const model = {
-    vga: new TransformerDecoderLayer(D, 1, rng, { dimFeedforward: 2048, dropout: 0.1 }),
+    vga: new TransformerDecoderLayer(D, 1, rng, { dimFeedforward: shape.ffDim ?? 2048, dropout: 0.1 }),
     mu: new Linear(D, D, rng),
     sigma: new Linear(D, D, rng),
   };
