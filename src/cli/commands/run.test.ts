@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { validateAccuracyMatrix } from '../../eval/accuracyMatrix.js';
+import { runCommand, type CommandIO } from './run.js';
+import { synthCommand } from './synth.js';
+
+const dirs: string[] = [];
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'clap4clip-run-'));
+  dirs.push(d);
+  return d;
+}
+
+/** Captures stdout/stderr (stderr is not a TTY, so no progress bars). */
+function captureIO(): CommandIO & { out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { out, err, stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s), isTTY: false } };
+}
+
+const TINY = ['--synthetic-preset', 'tiny', '--increment', '5'];
+
+async function readResults(dir: string): Promise<Record<string, unknown>> {
+  return JSON.parse(await readFile(join(dir, 'results.json'), 'utf8')) as Record<string, unknown>;
+}
+
+function checkResults(r: Record<string, unknown>, method: string): void {
+  assert.equal(r['method'], method);
+  assert.equal(r['synthetic'], true);
+  const A = r['accuracyMatrix'] as number[][];
+  validateAccuracyMatrix(A);
+  assert.equal(A.length, 2);
+  for (const key of ['averageAccuracy', 'lastAccuracy', 'backwardTransfer', 'forgetting']) assert.equal(typeof r[key], 'number', key);
+  const ece = r['ece'] as { perBatchMean: number[]; dataset: number[] };
+  assert.equal(ece.perBatchMean.length, 2);
+  assert.equal(ece.dataset.length, 2);
+  assert.equal((r['timing'] as number[]).length, 2);
+  assert.equal((r['classOrder'] as number[]).length, 10);
+  assert.equal((r['tasks'] as unknown[]).length, 2);
+  assert.equal((r['config'] as { method: string }).method, method);
+}
+
+for (const method of ['zeroshot', 'clip-adapter']) {
+  test(`run --method ${method} on a tiny synthetic dataset writes results.json and the CSV`, async () => {
+    const dir = await tempDir();
+    const io = captureIO();
+    assert.equal(await runCommand([...TINY, '--method', method, '--out', dir, '--seed', '1'], io), 0);
+    const r = await readResults(dir);
+    checkResults(r, method);
+    const csv = await readFile(join(dir, 'accuracy_matrix.csv'), 'utf8');
+    const lines = csv.trim().split('\n');
+    assert.equal(lines[0], 'step,task_0,task_1');
+    assert.equal(lines.length, 3);
+    assert.match(io.out.join(''), /SYNTHETIC/);
+    assert.equal(io.err.join(''), '', 'nothing on stderr when it is not a terminal');
+  });
+}
+
+test('run without --method compares zeroshot, clip-adapter and clap; clap beats zeroshot', async () => {
+  const dir = await tempDir();
+  const io = captureIO();
+  // A tiny world where the image class centres sit further from their text anchors than in the
+  // default tiny preset, so zero-shot is clearly below what training reaches.
+  const harder = ['--synthetic-options', '{"imageOffset":1.2,"testPerClass":30}'];
+  assert.equal(await runCommand([...TINY, ...harder, '--out', dir], io), 0);
+  const byMethod: Record<string, Record<string, unknown>> = {};
+  for (const m of ['zeroshot', 'clip-adapter', 'clap']) {
+    byMethod[m] = await readResults(join(dir, m));
+    checkResults(byMethod[m]!, m);
+  }
+  const comparison = JSON.parse(await readFile(join(dir, 'comparison.json'), 'utf8')) as { synthetic: boolean; methods: { method: string }[] };
+  assert.equal(comparison.synthetic, true);
+  assert.deepEqual(comparison.methods.map((m) => m.method), ['zeroshot', 'clip-adapter', 'clap']);
+  const zs = byMethod['zeroshot']!;
+  const clap = byMethod['clap']!;
+  assert.ok((clap['averageAccuracy'] as number) > (zs['averageAccuracy'] as number) + 0.05, `clap ${clap['averageAccuracy']} vs zeroshot ${zs['averageAccuracy']}`);
+  assert.ok((clap['lastAccuracy'] as number) > (zs['lastAccuracy'] as number) + 0.05);
+  const printed = io.out.join('');
+  assert.match(printed, /Results on SYNTHETIC features/);
+  assert.match(printed, /method\s+avg acc\s+last acc\s+BWT\s+forgetting\s+ECE\s+ECE\/batch\s+time/);
+  for (const m of ['zeroshot', 'clip-adapter', 'clap']) assert.match(printed, new RegExp(`\\n${m}\\s+\\d+\\.\\d\\d`));
+});
+
+test('run reads a features directory written by synth, and a config file', async () => {
+  const data = await tempDir();
+  const io = captureIO();
+  assert.equal(await synthCommand(['--out', data, '--preset', 'tiny', '--seed', '3'], io), 0);
+  const cfgDir = await tempDir();
+  const cfgFile = join(cfgDir, 'run.json');
+  await writeFile(cfgFile, JSON.stringify({ data, method: 'zeroshot', increment: 5 }));
+  const out = join(cfgDir, 'out');
+  assert.equal(await runCommand(['--config', cfgFile, '--out', out], io), 0);
+  checkResults(await readResults(out), 'zeroshot');
+});
+
+test('bad input fails with one clear message', async () => {
+  const io = captureIO();
+  await assert.rejects(runCommand(['--epoch', '3'], io), /unknown option --epoch \(did you mean --epochs\?\)/);
+  await assert.rejects(runCommand(['--method', 'clop'], io), /"method" must be one of \[clap, clap-deterministic, zeroshot, clip-adapter\]/);
+  await assert.rejects(runCommand(['--batch-size', 'x'], io), /"batchSize" must be an integer, got "x"/);
+  await assert.rejects(runCommand(['--data', '/nonexistent/features', '--method', 'zeroshot'], io), /nonexistent/);
+  await assert.rejects(runCommand(['--config', '/nonexistent.json'], io), /cannot read the config file/);
+  await assert.rejects(runCommand(['stray'], io), /unexpected argument "stray"/);
+  await assert.rejects(synthCommand([], io), /--out DIR is required/);
+  await assert.rejects(runCommand([...TINY, '--method', 'clap', '--method-options', '{"laspWieght":1}', '--out', await tempDir()], io), /did you mean "laspWeight"/);
+  assert.equal(await runCommand(['--help'], io), 0);
+  assert.match(io.out.join(''), /--finetune-epochs N\|null/);
+});

@@ -1,0 +1,367 @@
+/**
+ * CLAP's parameters and its forward pass with losses (spec sections 2-4):
+ *
+ *     t = normalize(mean_p e)                     class text features of the C seen classes [C, D]
+ *     h = t + VGA(t, f, task mask)                [C, D]
+ *     mu_i, sigma_i = encoder_i(h_i)              per task, [n_i, D]
+ *     w^(r) = h + mu + sigma * eps^(r)            eps [T, C, D] shared by the whole batch
+ *     logits = logitScale * f w^T                 [T, B, C] (one fused head: no [T, C, D] tensor in JS)
+ *     L = CE + sum_{i in S} KL_i + beta * sum_{i in S} LASP_i (+ optional terms)
+ *
+ * Optional components (config switches): task tokens in the VGA queries, a hierarchical global
+ * encoder (h + z_g feeds the task encoders, T * T_g samples) with its own KL and LASP and a
+ * distillation of its means, the ortho loss, and data-driven or frozen priors.
+ * The deterministic ablation (no sigma, z = mu, T = 1, no KL) shares this code.
+ *
+ * Where the optional components differ from the reference code, on purpose:
+ * - data-driven prior: one block-masked VGA pass over all tasks with the context subset as memory;
+ *   block i equals the VGA of task i's queries alone (the reference's full mask on one task's
+ *   queries crashes after task 1);
+ * - hierarchical: a task's KL is averaged over the T_g global samples and its classes (the
+ *   reference sums over classes in this mode only); the global data-driven prior encodes
+ *   t + VGA_ctx(t) like the task priors (the reference feeds h, applying the VGA twice);
+ * - frozen prior: detached (a fixed target; the reference lets gradients through it).
+ */
+import {
+  add, concat, crossEntropy, gatherRows, l2Normalize, matmul, mean, mul, mulScalar, permute, reshape, sampledLogits,
+  sampleGaussianWeights, slice,
+} from '../../engine/ops/index.js';
+import { namedParameters } from '../../engine/nn/parameters.js';
+import type { Parameter } from '../../engine/nn/parameters.js';
+import type { TransformerDecoderLayer } from '../../engine/nn/transformerDecoderLayer.js';
+import { Rng } from '../../engine/random.js';
+import { noGrad, Tensor } from '../../engine/tensor.js';
+import type { MethodContext, Phase, TaskInfo } from '../method.js';
+import type { ClapConfig } from './config.js';
+import { DistEncoder, languageAwareInit, templateStats } from './distEncoder.js';
+import { distillTerm, klTerm, laspFromMeans, orthoTerm, type GaussianPrior } from './losses.js';
+import { createVga, taskBlockMask, tokenRowOfClass, visualGuidedFeatures, type VisualGuidedOptions } from './vga.js';
+
+export interface ForwardOptions {
+  /** 'train': losses of the newest task only; 'finetune': of all tasks. */
+  phase: Phase;
+  /** Dropout in the VGA (on only while learning a new task). */
+  training: boolean;
+  /** Incremental labels [B]; without them only the logits are computed. */
+  labels?: Int32Array;
+  /** Fixed noise eps [T, T_g, C, D] (T_g = 1 unless hierarchical); drawn from ctx.rng when absent. */
+  eps?: Float32Array;
+  /** Fixed noise of the global encoder [T_g, C, D] (hierarchical only). */
+  epsGlobal?: Float32Array;
+}
+
+export interface ForwardResult {
+  /** logits [S, B, C]; S = `samples` (T, T * T_g when hierarchical, 1 when deterministic). */
+  logits: Tensor;
+  samples: number;
+  classes: number;
+  /** Sum of `parts` (present with labels). */
+  loss: Tensor | null;
+  /** Weighted loss terms as they enter the loss: ce, kl, lasp, ortho, globalKl, globalLasp, distill. */
+  parts: Record<string, Tensor>;
+}
+
+/** The frozen copy of the previous task's model that distillation compares against. */
+interface PreviousModel {
+  /** Classes seen when the copy was taken. */
+  classes: number;
+  vga: TransformerDecoderLayer;
+  globalEncoder: DistEncoder;
+  taskTokens: Parameter[];
+}
+
+function setRequiresGrad(obj: unknown, flag: boolean): void {
+  for (const [, t] of namedParameters(obj, '', { includeFrozen: true })) {
+    t.requiresGrad = flag;
+    t.grad = null;
+  }
+}
+
+/** Copies every tensor of `from` into the same-named tensor of `to` (same structure). */
+function copyParameters(from: unknown, to: unknown): void {
+  const dst = new Map(namedParameters(to, '', { includeFrozen: true }));
+  for (const [name, t] of namedParameters(from, '', { includeFrozen: true })) dst.get(name)!.data.set(t.data);
+}
+
+export class ClapModel {
+  readonly vga: TransformerDecoderLayer;
+  readonly encoders: DistEncoder[] = [];
+  readonly taskTokens: Parameter[] = [];
+  readonly globalEncoder: DistEncoder | null;
+  previous: PreviousModel | null = null;
+  readonly tasks: TaskInfo[] = [];
+  /** Samples per forward: T * T_g (1 for the deterministic ablation). */
+  readonly samples: number;
+  private readonly ebarAll: Float32Array;
+  /** Constants of the seen classes: t [C, D], Ebar [C, D], the VGA mask, token rows. */
+  private seen: { t: Tensor; ebar: Tensor; mask: Tensor; tokenRows: Int32Array } = {
+    t: Tensor.zeros([0, 0]), ebar: Tensor.zeros([0, 0]), mask: Tensor.zeros([0, 0]), tokenRows: new Int32Array(0),
+  };
+
+  /** Draws the VGA's initialization, then (hierarchical) the global encoder's, from ctx.rng. */
+  constructor(readonly ctx: MethodContext, readonly config: ClapConfig, readonly deterministic: boolean) {
+    const { dim, numClasses, numTemplates, textPerTemplate } = ctx;
+    if (textPerTemplate.length !== numClasses * numTemplates * dim) {
+      throw new Error(`CLAP: textPerTemplate has ${textPerTemplate.length} values, expected C ${numClasses} x P ${numTemplates} x D ${dim}`);
+    }
+    if (deterministic && (config.hierarchical.enabled || config.prior.kind !== 'standard')) {
+      throw new Error('CLAP deterministic: the hierarchical encoder and non-standard priors need sampling; turn them off');
+    }
+    this.ebarAll = templateStats(textPerTemplate, numTemplates, dim, numClasses).ebar;
+    this.vga = createVga(dim, config.vga, ctx.rng);
+    this.globalEncoder = config.hierarchical.enabled
+      ? new DistEncoder(dim, ctx.rng, { withSigma: true, sigmaFloor: config.sigmaFloor }) : null;
+    const g = config.hierarchical.enabled ? config.hierarchical.globalSamples : 1;
+    this.samples = deterministic ? 1 : config.samples * g;
+  }
+
+  /** Classes seen so far. */
+  get classes(): number {
+    return this.tasks.length === 0 ? 0 : this.tasks[this.tasks.length - 1]!.classEnd;
+  }
+
+  /**
+   * A new task: a new encoder pair with language-aware init over all seen classes (and a new task
+   * token, N(0, 0.02^2)). Draws the pair's default init, then the token, from ctx.rng.
+   */
+  addTask(task: TaskInfo): void {
+    const { dim, numClasses, numTemplates, textPerTemplate, rng } = this.ctx;
+    if (task.index !== this.tasks.length || task.classStart !== this.classes || !(task.classEnd > task.classStart) || task.classEnd > numClasses) {
+      throw new Error(`CLAP: task ${task.index} [${task.classStart}, ${task.classEnd}) does not follow task ${this.tasks.length - 1} ending at ${this.classes} (of ${numClasses} classes)`);
+    }
+    const enc = new DistEncoder(dim, rng, { withSigma: !this.deterministic, sigmaFloor: this.config.sigmaFloor });
+    languageAwareInit(enc, textPerTemplate, numTemplates, task.classEnd);
+    this.encoders.push(enc);
+    if (this.config.taskTokens) {
+      const token = new Tensor(new Float32Array(dim), [1, dim], true);
+      rng.fillNormal(token.data, 0, 0.02);
+      this.taskTokens.push(token);
+    }
+    this.tasks.push({ ...task });
+    // Constants of the seen classes: t = normalize(Ebar), Ebar itself (LASP), the VGA mask.
+    const c = task.classEnd;
+    const ebar = new Tensor(this.ebarAll.slice(0, c * dim), [c, dim]);
+    this.seen = {
+      t: l2Normalize(ebar).detach(),
+      ebar,
+      mask: taskBlockMask(this.tasks, { taskTokens: this.config.taskTokens }),
+      tokenRows: tokenRowOfClass(this.tasks),
+    };
+  }
+
+  /**
+   * Trainable sets. 'train': the VGA, the newest encoder pair (and token); older pairs frozen.
+   * 'finetune': every pair (and token); the VGA frozen. The global encoder always trains.
+   */
+  setTrainable(phase: Phase): void {
+    const last = this.encoders.length - 1;
+    setRequiresGrad(this.vga, phase === 'train');
+    this.encoders.forEach((e, i) => setRequiresGrad(e, phase === 'finetune' || i === last));
+    this.taskTokens.forEach((t, i) => setRequiresGrad(t, phase === 'finetune' || i === last));
+    if (this.globalEncoder) setRequiresGrad(this.globalEncoder, true);
+    if (this.previous) setRequiresGrad(this.previous, false);
+  }
+
+  /** Every tensor by dotted name, frozen ones included (the checkpoint's content). */
+  namedParameters(): [string, Tensor][] {
+    const tree: Record<string, unknown> = { vga: this.vga, encoders: this.encoders };
+    if (this.config.taskTokens) tree['taskTokens'] = this.taskTokens;
+    if (this.globalEncoder) tree['globalEncoder'] = this.globalEncoder;
+    if (this.previous) tree['previous'] = this.previous;
+    return namedParameters(tree, '', { includeFrozen: true });
+  }
+
+  /** Freezes a copy of the VGA, global encoder and tokens for the next task's distillation. */
+  snapshotForDistillation(): void {
+    if (!this.globalEncoder) return;
+    const { dim } = this.ctx;
+    // Construction draws from a throwaway generator: the copies are overwritten right away.
+    const scratch = new Rng(0);
+    const prev: PreviousModel = {
+      classes: this.classes,
+      vga: createVga(dim, this.config.vga, scratch),
+      globalEncoder: new DistEncoder(dim, scratch, { withSigma: true, sigmaFloor: this.config.sigmaFloor }),
+      taskTokens: this.taskTokens.map((t) => new Tensor(t.data.slice(), t.shape, false)),
+    };
+    copyParameters(this.vga, prev.vga);
+    copyParameters(this.globalEncoder, prev.globalEncoder);
+    setRequiresGrad(prev, false);
+    this.previous = prev;
+  }
+
+  private normals(n: number): Float32Array {
+    const eps = new Float32Array(n);
+    this.ctx.rng.fillNormal(eps);
+    return eps;
+  }
+
+  /**
+   * @param features image features [B, D] (unit norm)
+   * @returns logits [S, B, C] and, with labels, the loss and its terms
+   */
+  forward(features: Float32Array, n: number, opts: ForwardOptions): ForwardResult {
+    const { dim: d, rng, logitScale } = this.ctx;
+    const cfg = this.config;
+    const c = this.classes;
+    if (c === 0) throw new Error('CLAP: forward before the first task (call beginTask)');
+    if (features.length !== n * d) throw new Error(`CLAP: ${features.length} feature values for n = ${n}, D = ${d}`);
+    const f = new Tensor(features, [n, d]);
+    const { t, ebar, mask, tokenRows } = this.seen;
+    const tokens = cfg.taskTokens ? this.taskTokens : null;
+    const vgaOpts: VisualGuidedOptions = { mask, training: opts.training, rng, tokens, tokenRows };
+    const { h, hGlobal } = visualGuidedFeatures(this.vga, t, f, vgaOpts);
+
+    // Hierarchical: the task encoders read h + z_g, z_g ~ N(mu_g, sigma_g) from the global encoder.
+    let x = h; // [C, D], or [T_g, C, D] when hierarchical
+    let global: { mu: Tensor; sigma: Tensor; eps: Float32Array; samples: number } | null = null;
+    if (this.globalEncoder) {
+      const g = cfg.hierarchical.globalSamples;
+      const { mu, sigma } = this.globalEncoder.forward(hGlobal);
+      const eps = opts.epsGlobal ?? this.normals(g * c * d);
+      if (eps.length !== g * c * d) throw new Error(`CLAP: epsGlobal needs ${g * c * d} values`);
+      global = { mu, sigma: sigma!, eps, samples: g };
+      x = add(h, sampleGaussianWeights(null, mu, sigma!, eps, g));
+    }
+
+    // Task encoders on their own classes; old pairs still run (their logits are in the softmax).
+    const mus: Tensor[] = [];
+    const sigmas: Tensor[] = [];
+    this.tasks.forEach((task, i) => {
+      const { mu, sigma } = this.encoders[i]!.forward(slice(x, -2, task.classStart, task.classEnd));
+      mus.push(mu);
+      if (sigma) sigmas.push(sigma);
+    });
+    const mu = mus.length === 1 ? mus[0]! : concat(mus, -2);
+    const sigma = this.deterministic ? null : sigmas.length === 1 ? sigmas[0]! : concat(sigmas, -2);
+
+    // Logits [S, B, C]. The default path is the fused CLAP head: w = h + mu + sigma * eps never
+    // reaches JavaScript. Hierarchical: w [T, T_g, C, D] explicitly, then one product for all S * C rows.
+    let logits: Tensor;
+    let eps: Float32Array | null = null;
+    const mcSamples = this.deterministic ? 1 : cfg.samples; // T
+    const s = this.samples;
+    if (!sigma) {
+      logits = reshape(matmul(mulScalar(f, logitScale), add(x, mu), { transB: true }), [1, n, c]);
+    } else {
+      eps = opts.eps ?? this.normals(s * c * d);
+      if (eps.length !== s * c * d) throw new Error(`CLAP: eps needs ${s * c * d} values`);
+      if (!global) {
+        logits = sampledLogits(f, add(x, mu), sigma, eps, mcSamples, logitScale);
+      } else {
+        const w = sampleGaussianWeights(x, mu, sigma, eps, mcSamples);
+        const flat = matmul(mulScalar(f, logitScale), reshape(w, [s * c, d]), { transB: true }); // [B, S * C]
+        logits = permute(reshape(flat, [n, s, c]), [1, 0, 2]);
+      }
+    }
+    const result: ForwardResult = { logits, samples: s, classes: c, loss: null, parts: {} };
+    if (!opts.labels) return result;
+
+    const labels = opts.labels;
+    const parts = result.parts;
+    // CE over all S * B rows; row r * B + b belongs to image b.
+    const targets = new Int32Array(s * n);
+    for (let r = 0; r < s; r++) targets.set(labels, r * n);
+    parts['ce'] = crossEntropy(reshape(logits, [s * n, c]), targets);
+
+    const lossTasks = opts.phase === 'train' ? [this.tasks.length - 1] : this.tasks.map((_, i) => i);
+    // Mean offsets zbar = mean_r z^(r) = mu + sigma * mean_r eps^(r) (averaged over z_g too): [C, D].
+    const zbar = sigma ? meanOverLeading(add(mu, mul(sigma, new Tensor(meanOfSamples(eps!, mcSamples), sigma.shape)))) : mu;
+    const priorCtx = this.dataDrivenContext(f, vgaOpts);
+    // A term summed over the tasks in S (the newest task in 'train', all tasks in 'finetune').
+    const terms = (name: string, fn: (i: number, task: TaskInfo) => Tensor) => {
+      parts[name] = lossTasks.map((i) => fn(i, this.tasks[i]!)).reduce((a, b) => add(a, b));
+    };
+    if (sigma) {
+      terms('kl', (i, task) => {
+        const rows = (v: Tensor) => slice(v, -2, task.classStart, task.classEnd);
+        return klTerm(rows(mu), rows(sigma), this.taskPrior(i, task, priorCtx), cfg.klWeight);
+      });
+    }
+    if (cfg.laspWeight > 0) {
+      terms('lasp', (_i, task) => mulScalar(laspFromMeans(slice(ebar, 0, task.classStart, task.classEnd), slice(zbar, 0, task.classStart, task.classEnd)), cfg.laspWeight));
+    }
+    if (cfg.orthoLoss.enabled) parts['ortho'] = mulScalar(orthoTerm(zbar), cfg.orthoLoss.weight);
+    if (global) this.globalTerms(global, f, opts, priorCtx, parts);
+    result.loss = Object.values(parts).reduce((a, b) => add(a, b));
+    return result;
+  }
+
+  /** h and hGlobal recomputed with a random contextSize share of the batch as memory (data-driven prior). */
+  private dataDrivenContext(f: Tensor, vgaOpts: VisualGuidedOptions): { h: Tensor; hGlobal: Tensor } | null {
+    const prior = this.config.prior;
+    if (prior.kind !== 'dataDriven' || this.deterministic) return null;
+    const n = f.shape[0]!;
+    const idx = this.ctx.rng.choice(n, Math.min(n, Math.ceil(prior.contextSize * n)));
+    // The same block-masked VGA over all tasks: row block i equals the VGA of task i's queries
+    // alone, which is the per-task prior the reference intended (its mask broke after task 1).
+    return visualGuidedFeatures(this.vga, this.seen.t, gatherRows(f, idx), vgaOpts);
+  }
+
+  /** The KL prior of task i: N(0, I) (undefined), data-driven (with gradients), or frozen (detached). */
+  private taskPrior(i: number, task: TaskInfo, ctx: { h: Tensor } | null): GaussianPrior | undefined {
+    const enc = this.encoders[i]!;
+    const kind = this.config.prior.kind;
+    if (kind === 'dataDriven' && ctx) {
+      const { mu, sigma } = enc.forward(slice(ctx.h, 0, task.classStart, task.classEnd));
+      return { mu, sigma: sigma! };
+    }
+    if (kind === 'frozen') {
+      return noGrad(() => {
+        const { mu, sigma } = enc.forward(slice(this.seen.ebar, 0, task.classStart, task.classEnd));
+        return { mu, sigma: sigma! };
+      });
+    }
+    return undefined;
+  }
+
+  /** The global encoder's KL and LASP over all classes, and the distillation of its means. */
+  private globalTerms(
+    global: { mu: Tensor; sigma: Tensor; eps: Float32Array; samples: number },
+    f: Tensor, opts: ForwardOptions, priorCtx: { hGlobal: Tensor } | null, parts: Record<string, Tensor>,
+  ): void {
+    const cfg = this.config;
+    const enc = this.globalEncoder!;
+    let prior: GaussianPrior | undefined;
+    // Reference: the global prior is data-driven only while learning a new task.
+    if (priorCtx && opts.phase === 'train') {
+      const { mu, sigma } = enc.forward(priorCtx.hGlobal);
+      prior = { mu, sigma: sigma! };
+    }
+    parts['globalKl'] = klTerm(global.mu, global.sigma, prior, cfg.klWeight);
+    if (cfg.laspWeight > 0) {
+      const zbar = add(global.mu, mul(global.sigma, new Tensor(meanOfSamples(global.eps, global.samples), global.mu.shape)));
+      parts['globalLasp'] = mulScalar(laspFromMeans(this.seen.ebar, zbar), cfg.laspWeight);
+    }
+    const prev = this.previous;
+    const cOld = this.tasks.length > 1 ? this.tasks[this.tasks.length - 2]!.classEnd : 0;
+    if (prev && cfg.hierarchical.distillWeight > 0 && cOld > 0) {
+      if (prev.classes !== cOld) throw new Error(`CLAP: the distillation copy covers ${prev.classes} classes, the old tasks ${cOld}: call endTask after every task`);
+      const previousMu = noGrad(() => {
+        const oldTasks = this.tasks.slice(0, -1);
+        const { hGlobal } = visualGuidedFeatures(prev.vga, slice(this.seen.t, 0, 0, cOld), f, {
+          mask: taskBlockMask(oldTasks, { taskTokens: cfg.taskTokens }),
+          training: false,
+          rng: this.ctx.rng,
+          tokens: cfg.taskTokens ? prev.taskTokens.slice(0, oldTasks.length) : null,
+          tokenRows: tokenRowOfClass(oldTasks),
+        });
+        return prev.globalEncoder.forward(hGlobal).mu;
+      });
+      parts['distill'] = mulScalar(distillTerm(slice(global.mu, 0, 0, cOld), previousMu), cfg.hierarchical.distillWeight);
+    }
+  }
+}
+
+/** mean over r of eps [T, rest] -> [rest]. */
+function meanOfSamples(eps: Float32Array, samples: number): Float32Array {
+  const rest = eps.length / samples;
+  const out = new Float32Array(rest);
+  for (let r = 0; r < samples; r++) for (let i = 0; i < rest; i++) out[i]! += eps[r * rest + i]!;
+  for (let i = 0; i < rest; i++) out[i]! /= samples;
+  return out;
+}
+
+/** [G, C, D] -> mean over G [C, D]; [C, D] unchanged. */
+function meanOverLeading(x: Tensor): Tensor {
+  return x.ndim === 3 ? mean(x, [0]) : x;
+}

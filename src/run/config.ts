@@ -1,0 +1,256 @@
+/**
+ * The one typed, validated configuration of a class-incremental run. Defaults are the reference
+ * values (CIFAR-100 protocol of spec sections 5-8). `resolveRunConfig` merges a partial config
+ * (from a JSON file and/or command-line flags) over the defaults and reports the first problem
+ * precisely: unknown key (with a "did you mean"), wrong type, or out of range.
+ *
+ * Every field is described once in `RUN_CONFIG_FIELDS`; the CLI builds its flags (kebab-case of
+ * the key) and its `--help` from that table.
+ */
+import { SYNTHETIC_DEFAULTS, SYNTHETIC_TINY, type SyntheticConfig } from '../data/synthetic.js';
+import type { ClassOrderSpec } from '../data/scenario.js';
+import { SELECTOR_NAMES, type SelectorName } from '../memory/selectors.js';
+import { Clap4ClipError } from '../util/errors.js';
+
+export const METHOD_NAMES = ['clap', 'clap-deterministic', 'zeroshot', 'clip-adapter'] as const;
+export type MethodName = (typeof METHOD_NAMES)[number];
+
+/**
+ * Synthetic worlds (see `src/data/synthetic.ts`): `default` is CIFAR-100-shaped (100 classes,
+ * 500/100 train/test images per class, D = 512); `benchmark` is the same world at a size the
+ * no-argument `clap4clip run` finishes quickly (fewer images per class, D = 256); `tiny` is for tests.
+ */
+export const SYNTHETIC_PRESETS = {
+  default: SYNTHETIC_DEFAULTS,
+  benchmark: Object.freeze({ ...SYNTHETIC_DEFAULTS, trainPerClass: 60, testPerClass: 30, dim: 256 }),
+  tiny: SYNTHETIC_TINY,
+} satisfies Record<string, SyntheticConfig>;
+export type SyntheticPreset = keyof typeof SYNTHETIC_PRESETS;
+export const SYNTHETIC_PRESET_NAMES = Object.keys(SYNTHETIC_PRESETS) as SyntheticPreset[];
+
+export const EVAL_BATCHINGS = ['per-task'] as const;
+export type EvalBatching = (typeof EVAL_BATCHINGS)[number];
+export const PROGRESS_MODES = ['auto', 'always', 'never'] as const;
+export type ProgressMode = (typeof PROGRESS_MODES)[number];
+
+export interface RunConfig {
+  /** `synthetic` (generated in memory) or a features dataset directory. */
+  data: string;
+  /** Synthetic world when `data` is `synthetic`. */
+  syntheticPreset: SyntheticPreset;
+  /** Overrides of the synthetic generator's fields. The world's seed stays 0 unless set here: the run seed varies class order, init and noise over one fixed world, as runs of the reference vary over one dataset. */
+  syntheticOptions: Partial<SyntheticConfig>;
+  method: MethodName;
+  /** Run index: the seed of every random draw and the reference class order's 1993 + seed. */
+  seed: number;
+  classOrder: ClassOrderSpec;
+  /** Classes in the first task (null: `increment`). */
+  baseClasses: number | null;
+  /** Classes per task after the first. */
+  increment: number;
+  /** Few-shot: training samples per class in tasks after the first (null: all). */
+  shots: number | null;
+  /** Few-shot CIL (spec 9): base 60, increment 5, shots 5 unless set explicitly. */
+  fewShot: boolean;
+  memoryKind: 'total' | 'perClass';
+  memorySize: number;
+  selector: SelectorName;
+  batchSize: number;
+  /** null: the method's own value (CLAP 5 epochs, lr 1.6e-3 with warm-up; finetuning 2 epochs at lr / 10). */
+  epochs: number | null;
+  finetuneEpochs: number | null;
+  lr: number | null;
+  finetuneLr: number | null;
+  /** Monte-Carlo samples T of probabilistic methods (`forward_times`). */
+  samples: number;
+  evalBatchSize: number;
+  evalBatching: EvalBatching;
+  /** Run directory (null: `runs/<method>-<timestamp>`). */
+  out: string | null;
+  progress: ProgressMode;
+  /** Method-specific options, validated by the method (e.g. CLAP's beta, switches). */
+  methodOptions: Record<string, unknown>;
+}
+
+export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = Object.freeze({
+  data: 'synthetic',
+  syntheticPreset: 'default',
+  syntheticOptions: {},
+  method: 'clap',
+  seed: 0,
+  classOrder: 'reference',
+  baseClasses: null,
+  increment: 10,
+  shots: null,
+  fewShot: false,
+  memoryKind: 'total',
+  memorySize: 2000,
+  selector: 'random',
+  batchSize: 32,
+  epochs: null,
+  finetuneEpochs: null,
+  lr: null,
+  finetuneLr: null,
+  samples: 20,
+  evalBatchSize: 32,
+  evalBatching: 'per-task',
+  out: null,
+  progress: 'auto',
+  methodOptions: {},
+} satisfies RunConfig);
+
+// ---------------------------------------------------------------------------------------------
+// Field table: how to check a JSON value and how to read a command-line string.
+
+type Check = (value: unknown, key: string) => unknown;
+
+export interface FieldSpec {
+  key: keyof RunConfig;
+  help: string;
+  /** What the value looks like on the command line (for --help). */
+  arg: string;
+  check: Check;
+  /** Command-line string -> JSON value (default: the string itself). */
+  fromFlag?: (s: string) => unknown;
+  /** A boolean flag takes no value. */
+  boolean?: boolean;
+}
+
+const fail = (key: string, problem: string): never => {
+  throw new Clap4ClipError(`config: "${key}" ${problem}`);
+};
+const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? 'an array' : v === null ? 'null' : String(v));
+
+function int(min: number, max = Number.MAX_SAFE_INTEGER, nullable = false): Check {
+  return (v, key) => {
+    if (v === null && nullable) return null;
+    if (typeof v !== 'number' || !Number.isInteger(v)) fail(key, `must be an integer${nullable ? ' or null' : ''}, got ${show(v)}`);
+    const n = v as number;
+    if (n < min || n > max) fail(key, `must be ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`}, got ${n}`);
+    return n;
+  };
+}
+function positiveNumber(nullable = false): Check {
+  return (v, key) => {
+    if (v === null && nullable) return null;
+    if (typeof v !== 'number' || !Number.isFinite(v)) fail(key, `must be a finite number${nullable ? ' or null' : ''}, got ${show(v)}`);
+    if ((v as number) <= 0) fail(key, `must be > 0, got ${v as number}`);
+    return v;
+  };
+}
+function oneOf(values: readonly string[]): Check {
+  return (v, key) => {
+    if (typeof v !== 'string' || !values.includes(v)) fail(key, `must be one of [${values.join(', ')}], got ${show(v)}`);
+    return v;
+  };
+}
+const text: Check = (v, key) => (typeof v === 'string' && v !== '' ? v : fail(key, `must be a non-empty string, got ${show(v)}`));
+const bool: Check = (v, key) => (typeof v === 'boolean' ? v : fail(key, `must be true or false, got ${show(v)}`));
+const object: Check = (v, key) =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? { ...(v as object) } : fail(key, `must be a JSON object, got ${show(v)}`);
+const classOrder: Check = (v, key) => {
+  if (v === 'reference' || v === 'identity') return v;
+  if (Array.isArray(v) && v.every((x) => Number.isInteger(x))) return [...(v as number[])];
+  return fail(key, `must be "reference", "identity" or a list of integer labels, got ${show(v)}`);
+};
+
+const flagInt = (s: string): unknown => (/^-?\d+$/.test(s) ? Number(s) : s);
+const flagNullableInt = (s: string): unknown => (s === 'null' || s === 'default' ? null : flagInt(s));
+const flagNumber = (s: string): unknown => (s === 'null' || s === 'default' ? null : s.trim() !== '' && Number.isFinite(Number(s)) ? Number(s) : s);
+const flagBool = (s: string): unknown => (s === 'true' ? true : s === 'false' ? false : s);
+const flagJson = (s: string): unknown => {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return s;
+  }
+};
+const flagOrder = (s: string): unknown => (s === 'reference' || s === 'identity' ? s : s.split(',').map((x) => flagInt(x.trim())));
+
+export const RUN_CONFIG_FIELDS: readonly FieldSpec[] = [
+  { key: 'data', arg: 'DIR|synthetic', help: 'features dataset directory, or the built-in synthetic world', check: text },
+  { key: 'syntheticPreset', arg: SYNTHETIC_PRESET_NAMES.join('|'), help: 'synthetic world size', check: oneOf(SYNTHETIC_PRESET_NAMES) },
+  { key: 'syntheticOptions', arg: 'JSON', help: 'synthetic generator overrides, e.g. {"trainPerClass":100}', check: object, fromFlag: flagJson },
+  { key: 'method', arg: METHOD_NAMES.join('|'), help: 'method to train', check: oneOf(METHOD_NAMES) },
+  { key: 'seed', arg: 'N', help: 'run index: seed of every random draw, class order 1993 + N', check: int(0, 2 ** 31 - 1993), fromFlag: flagInt },
+  { key: 'classOrder', arg: 'reference|identity|L,L,...', help: 'class order', check: classOrder, fromFlag: flagOrder },
+  { key: 'baseClasses', arg: 'N|null', help: 'classes in the first task (null: increment)', check: int(1, Number.MAX_SAFE_INTEGER, true), fromFlag: flagNullableInt },
+  { key: 'increment', arg: 'N', help: 'classes per task', check: int(1), fromFlag: flagInt },
+  { key: 'shots', arg: 'N|null', help: 'few-shot: training samples per class after the first task', check: int(1, Number.MAX_SAFE_INTEGER, true), fromFlag: flagNullableInt },
+  { key: 'fewShot', arg: '', help: 'few-shot CIL: base 60, increment 5, 5 shots', check: bool, fromFlag: flagBool, boolean: true },
+  { key: 'memoryKind', arg: 'total|perClass', help: 'memory budget: fixed total or fixed per class', check: oneOf(['total', 'perClass']) },
+  { key: 'memorySize', arg: 'N', help: 'exemplars in total (total) or per class (perClass)', check: int(0), fromFlag: flagInt },
+  { key: 'selector', arg: SELECTOR_NAMES.join('|'), help: 'exemplar selector', check: oneOf(SELECTOR_NAMES) },
+  { key: 'batchSize', arg: 'N', help: 'training batch size', check: int(1), fromFlag: flagInt },
+  { key: 'epochs', arg: 'N|null', help: "epochs per task (null: the method's)", check: int(0, Number.MAX_SAFE_INTEGER, true), fromFlag: flagNullableInt },
+  { key: 'finetuneEpochs', arg: 'N|null', help: "class-balanced finetuning epochs (null: the method's)", check: int(0, Number.MAX_SAFE_INTEGER, true), fromFlag: flagNullableInt },
+  { key: 'lr', arg: 'X|null', help: "learning rate (null: the method's)", check: positiveNumber(true), fromFlag: flagNumber },
+  { key: 'finetuneLr', arg: 'X|null', help: "finetuning learning rate (null: the method's)", check: positiveNumber(true), fromFlag: flagNumber },
+  { key: 'samples', arg: 'T', help: 'Monte-Carlo samples of probabilistic methods', check: int(1), fromFlag: flagInt },
+  { key: 'evalBatchSize', arg: 'N', help: 'evaluation batch size', check: int(1), fromFlag: flagInt },
+  { key: 'evalBatching', arg: EVAL_BATCHINGS.join('|'), help: 'test batches (per-task: one task per batch, as the reference)', check: oneOf(EVAL_BATCHINGS) },
+  { key: 'out', arg: 'DIR', help: 'run directory (default runs/<method>-<time>)', check: (v, k) => (v === null ? null : text(v, k)) },
+  { key: 'progress', arg: PROGRESS_MODES.join('|'), help: 'progress bars on stderr (auto: when stderr is a terminal)', check: oneOf(PROGRESS_MODES) },
+  { key: 'methodOptions', arg: 'JSON', help: 'method-specific options, e.g. {"beta":15}', check: object, fromFlag: flagJson },
+];
+
+const FIELD_BY_KEY = new Map(RUN_CONFIG_FIELDS.map((f) => [f.key as string, f]));
+
+/** Levenshtein distance (small strings only). */
+function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = prev[j]!;
+      prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
+      diag = up;
+    }
+  }
+  return prev[b.length]!;
+}
+
+/** The closest of `options` to `word`, when close enough to be a plausible typo. */
+export function didYouMean(word: string, options: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestD = Infinity;
+  for (const o of options) {
+    const d = editDistance(word, o);
+    if (d < bestD) { bestD = d; best = o; }
+  }
+  return best !== null && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : null;
+}
+
+/** Merge `partial` over the defaults and validate every field. Throws Clap4ClipError. */
+export function resolveRunConfig(partial: unknown = {}): RunConfig {
+  if (partial === null || typeof partial !== 'object' || Array.isArray(partial)) {
+    throw new Clap4ClipError(`config: expected a JSON object, got ${show(partial)}`);
+  }
+  const out: Record<string, unknown> = { ...DEFAULT_RUN_CONFIG };
+  const given = partial as Record<string, unknown>;
+  for (const [key, value] of Object.entries(given)) {
+    const field = FIELD_BY_KEY.get(key);
+    if (field === undefined) {
+      const hint = didYouMean(key, [...FIELD_BY_KEY.keys()]);
+      throw new Clap4ClipError(`config: unknown key "${key}"${hint ? ` (did you mean "${hint}"?)` : ''}`);
+    }
+    if (value !== undefined) out[key] = field.check(value, key);
+  }
+  const cfg = out as unknown as RunConfig;
+  if (cfg.fewShot) {
+    // Spec section 9: base task of 60 classes, then tasks of 5 classes with 5 shots each.
+    if (given['baseClasses'] === undefined) cfg.baseClasses = 60;
+    if (given['increment'] === undefined) cfg.increment = 5;
+    if (given['shots'] === undefined) cfg.shots = 5;
+  }
+  if (cfg.data !== 'synthetic' && (given['syntheticPreset'] !== undefined || Object.keys(cfg.syntheticOptions).length > 0)) {
+    throw new Clap4ClipError(`config: "syntheticPreset"/"syntheticOptions" only apply when "data" is "synthetic" (data is ${JSON.stringify(cfg.data)})`);
+  }
+  return cfg;
+}
+
+/** Camel-case config key -> `--kebab-case` flag. */
+export function flagOf(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}

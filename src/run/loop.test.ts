@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { generateSyntheticDataset, SYNTHETIC_TINY } from '../data/synthetic.js';
+import { warmupCosineLr } from '../engine/optim.js';
+import type { Batch, Method, Phase, Prediction, StepResult, TaskInfo } from '../methods/method.js';
+import { resolveRunConfig } from './config.js';
+import { runClassIncremental, scenarioFor } from './loop.js';
+
+/** A method that learns nothing and records what the loop feeds it. */
+class RecordingMethod implements Method {
+  readonly name = 'recorder';
+  readonly trainable = true;
+  readonly schedule = { epochs: 2, lr: 0.1, warmup: true, finetuneEpochs: 1, finetuneLr: 0.01 };
+  phase: Phase = 'train';
+  seen = 0;
+  calls: { task: number; phase: Phase; lr: number; size: number; labels: number[]; features: Float32Array }[] = [];
+  task = -1;
+  beginTask(t: TaskInfo): void { this.task = t.index; this.seen = t.classEnd; }
+  setPhase(p: Phase): void { this.phase = p; }
+  trainStep(b: Batch, lr: number): StepResult {
+    this.calls.push({ task: this.task, phase: this.phase, lr, size: b.size, labels: [...b.labels], features: b.features });
+    return { loss: 1, parts: {} };
+  }
+  predict(_f: Float32Array, n: number): Prediction {
+    // Always predicts class 0 with a flat-ish softmax.
+    const logits = new Float32Array(n * this.seen);
+    for (let i = 0; i < n; i++) logits[i * this.seen] = 1;
+    return { logits, samples: 1, n, classes: this.seen };
+  }
+  endTask(): void {}
+  namedParameters() { return []; }
+}
+
+const dataset = generateSyntheticDataset(SYNTHETIC_TINY); // 10 classes, 40 train / 10 test each, 2 views
+
+test('training set = memory + new task; warm-up then cosine over S = epochs * ceil(N / B); finetuning on the memory', async () => {
+  const config = resolveRunConfig({ syntheticPreset: 'tiny', increment: 5, memorySize: 20, batchSize: 32, classOrder: 'identity' });
+  const m = new RecordingMethod();
+  const r = await runClassIncremental(config, dataset, m);
+
+  // Task 0: 200 samples -> ceil(200 / 32) = 7 iterations per epoch, last batch 200 - 6 * 32 = 8.
+  const t0 = m.calls.filter((c) => c.task === 0);
+  assert.equal(t0.length, 14);
+  assert.deepEqual(t0.slice(0, 7).map((c) => c.size), [32, 32, 32, 32, 32, 32, 8]);
+  const S = 14;
+  const W = Math.floor(0.3 * S);
+  assert.equal(W, 4);
+  t0.forEach((c, k) => assert.ok(Math.abs(c.lr - warmupCosineLr(k, S, 0.1)) < 1e-12));
+  for (let k = 0; k < W; k++) assert.ok(Math.abs(t0[k]!.lr - (0.1 * (k + 1)) / (W + 1)) < 1e-12, 'linear warm-up');
+  assert.equal(t0[W]!.lr, 0.1, 'the cosine starts at lr after W warm-up iterations');
+  assert.equal(m.calls.filter((c) => c.task === 0 && c.phase === 'finetune').length, 0, 'no finetuning after the first task');
+
+  // Task 1: memory of 5 classes x floor(20 / 5) = 4 exemplars + 200 new samples.
+  const t1 = m.calls.filter((c) => c.task === 1 && c.phase === 'train');
+  assert.equal(t1.slice(0, 7).reduce((n, c) => n + c.size, 0), 220);
+  const oldLabels = t1.slice(0, 7).flatMap((c) => c.labels).filter((y) => y < 5);
+  assert.equal(oldLabels.length, 20);
+  // Finetuning: memory only (10 classes x 2 = 20 samples), one epoch, cosine without warm-up at 0.01.
+  const ft = m.calls.filter((c) => c.task === 1 && c.phase === 'finetune');
+  assert.equal(ft.length, 1);
+  assert.equal(ft[0]!.size, 20);
+  assert.equal(ft[0]!.lr, 0.01);
+  assert.deepEqual([...new Set(ft[0]!.labels)].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+
+  assert.equal(r.accuracyMatrix.length, 2);
+  assert.equal(r.accuracyMatrix[0]![0], 0.2, 'class 0 of 5 classes always predicted');
+  assert.deepEqual(r.accuracyMatrix[1], [0.2, 0]);
+  assert.equal(r.steps[1]!.memorySize, 20);
+  assert.equal(r.timing.length, 2);
+});
+
+test('each drawn sample uses one of its views at random', async () => {
+  const config = resolveRunConfig({ syntheticPreset: 'tiny', increment: 10, classOrder: 'identity', epochs: 3 });
+  const m = new RecordingMethod();
+  await runClassIncremental(config, dataset, m);
+  const { views: V, dim: D, features } = dataset.train;
+  let view1 = 0;
+  let total = 0;
+  for (const c of m.calls) {
+    for (let i = 0; i < c.size; i++) {
+      const row = c.features.subarray(i * D, (i + 1) * D);
+      // Find which sample/view this row is (search the samples of its class).
+      let found = -1;
+      for (let s = 0; s < dataset.train.n && found < 0; s++) {
+        if (dataset.train.labels[s] !== c.labels[i]) continue;
+        for (let v = 0; v < V; v++) if (features[(s * V + v) * D] === row[0] && features[(s * V + v) * D + 1] === row[1]) found = v;
+      }
+      assert.ok(found >= 0);
+      if (found === 1) view1++;
+      total++;
+    }
+  }
+  assert.ok(Math.abs(view1 / total - 0.5) < 0.06, `view 1 drawn ${view1} of ${total} times`);
+});
+
+test('the scenario and every draw are reproducible from the seed', async () => {
+  const config = resolveRunConfig({ syntheticPreset: 'tiny', increment: 5 });
+  assert.deepEqual(scenarioFor(config, dataset), scenarioFor(config, dataset));
+  const a = new RecordingMethod();
+  const b = new RecordingMethod();
+  await runClassIncremental(config, dataset, a);
+  await runClassIncremental(config, dataset, b);
+  assert.deepEqual(a.calls.map((c) => c.labels), b.calls.map((c) => c.labels));
+});

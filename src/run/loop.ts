@@ -1,0 +1,246 @@
+/**
+ * The class-incremental task loop of spec section 5, in one function:
+ *
+ *   for each task t:
+ *     train on (memory of earlier tasks + all training samples of task t), warm-up + cosine lr
+ *     update the exemplar memory
+ *     t > 0: class-balanced finetuning on the memory only (lr / 10, cosine without warm-up)
+ *     evaluate on the test samples of tasks 0..t
+ *
+ * Every random draw (scenario, epoch shuffles, views, memory, the method's own) comes from one
+ * seeded root generator split into fixed streams, so a run is reproducible from its config.
+ */
+import { buildScenario, textInIncrementalOrder, type Scenario } from '../data/scenario.js';
+import type { FeaturesDataset, FeaturesSplit } from '../data/types.js';
+import { cosineLr, warmupCosineLr } from '../engine/optim.js';
+import { Rng } from '../engine/random.js';
+import { ExemplarMemory, type NewClass } from '../memory/memory.js';
+import { getSelector } from '../memory/selectors.js';
+import type { Batch, Method, MethodContext, Phase, TaskInfo } from '../methods/method.js';
+import { Clap4ClipError } from '../util/errors.js';
+import type { RunConfig } from './config.js';
+import { evalBatches, evaluateStep, gatherFeatures } from './evaluate.js';
+import { silentProgress, type ProgressFactory } from './progress.js';
+
+/** Independent generators of a run, all forked in a fixed order from `Rng(seed)`. */
+export interface RunStreams {
+  scenario: Rng;
+  loop: Rng;
+  memory: Rng;
+  method: Rng;
+}
+
+export function runStreams(seed: number): RunStreams {
+  const root = new Rng(seed);
+  return { scenario: root.fork(), loop: root.fork(), memory: root.fork(), method: root.fork() };
+}
+
+/** The scenario of `config` on `dataset` (a pure function of both). */
+export function scenarioFor(config: RunConfig, dataset: FeaturesDataset): Scenario {
+  return buildScenario(dataset.numClasses, dataset.train.labels, dataset.test.labels, {
+    classOrder: config.classOrder,
+    split: { base: config.baseClasses, increment: config.increment, shots: config.shots },
+    run: config.seed,
+    rng: runStreams(config.seed).scenario,
+  });
+}
+
+/** The frozen inputs a method is built with (text in incremental order, the method's stream). */
+export function methodContextFor(config: RunConfig, dataset: FeaturesDataset, scenario = scenarioFor(config, dataset)): MethodContext {
+  const { dim, logitScale } = dataset.manifest;
+  return {
+    dim,
+    textPerTemplate: textInIncrementalOrder(dataset.text, scenario.classOrder, dataset.numTemplates, dim),
+    numClasses: dataset.numClasses,
+    numTemplates: dataset.numTemplates,
+    logitScale,
+    rng: runStreams(config.seed).method,
+  };
+}
+
+/** What happened at one step (after task t). */
+export interface StepRecord {
+  task: number;
+  /** A[t][k], k = 0..t. */
+  accuracies: number[];
+  ecePerBatchMean: number;
+  eceDataset: number;
+  /** Exemplars stored after the task. */
+  memorySize: number;
+  /** Training samples of the step (memory + new task) and iterations run. */
+  trainSamples: number;
+  iterations: { train: number; finetune: number };
+  /** Mean loss of the last epoch of each phase (null when the phase did not run). */
+  loss: { train: number | null; finetune: number | null };
+  /** Wall-clock seconds of each phase. */
+  seconds: { train: number; memory: number; finetune: number; eval: number; total: number };
+}
+
+export interface LoopResult {
+  scenario: Scenario;
+  accuracyMatrix: number[][];
+  ece: { perBatchMean: number[]; dataset: number[] };
+  /** Seconds per task (all phases). */
+  timing: number[];
+  steps: StepRecord[];
+}
+
+export interface LoopHooks {
+  /** Progress bars for long phases (default: none). */
+  progress?: ProgressFactory;
+  /** Called after every step (e.g. to print a line or write partial results). */
+  onStep?: (step: StepRecord) => void | Promise<void>;
+}
+
+/** The learning rates of a phase, as resolved from the config over the method's schedule. */
+interface PhaseSchedule {
+  epochs: number;
+  lr: number;
+  warmup: boolean;
+}
+
+function phaseSchedules(config: RunConfig, method: Method): { train: PhaseSchedule; finetune: PhaseSchedule } {
+  const s = method.schedule;
+  const lr = config.lr ?? s.lr;
+  // An explicit lr keeps the method's finetuning ratio (lr / 10 for the reference methods).
+  const finetuneLr = config.finetuneLr ?? (config.lr !== null && s.lr > 0 ? (config.lr * s.finetuneLr) / s.lr : s.finetuneLr);
+  return {
+    train: { epochs: config.epochs ?? s.epochs, lr, warmup: s.warmup },
+    finetune: { epochs: config.finetuneEpochs ?? s.finetuneEpochs, lr: finetuneLr, warmup: false },
+  };
+}
+
+/** Learning rate of iteration k of S: warm-up + cosine, or cosine alone (spec section 5). */
+export function scheduledLr(k: number, total: number, schedule: PhaseSchedule): number {
+  return schedule.warmup ? warmupCosineLr(k, total, schedule.lr) : cosineLr(k, total, schedule.lr);
+}
+
+/**
+ * A training batch: features of `indices` with one view per sample drawn at random (the
+ * reference's random horizontal flip), and their incremental labels.
+ */
+function makeBatch(split: FeaturesSplit, labels: Int32Array, indices: Int32Array, rng: Rng): Batch {
+  const views = new Int32Array(indices.length);
+  if (split.views > 1) for (let i = 0; i < views.length; i++) views[i] = rng.int(split.views);
+  const features = gatherFeatures(split, indices, views);
+  const batchLabels = new Int32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) batchLabels[i] = labels[indices[i]!]!;
+  return { features, labels: batchLabels, size: indices.length };
+}
+
+/**
+ * `schedule.epochs` epochs over `indices`: reshuffled every epoch, batches of `batchSize` with the
+ * last partial batch kept (DataLoader's drop_last = False), lr set before every iteration over
+ * S = epochs * ceil(N / B). Returns the iterations run and the mean loss of the last epoch.
+ */
+function trainPhase(
+  method: Method,
+  phase: Phase,
+  indices: Int32Array,
+  schedule: PhaseSchedule,
+  ctx: { split: FeaturesSplit; labels: Int32Array; batchSize: number; rng: Rng; progress: ProgressFactory; label: string },
+): { iterations: number; loss: number | null } {
+  const n = indices.length;
+  const perEpoch = Math.ceil(n / ctx.batchSize);
+  const total = schedule.epochs * perEpoch;
+  if (total === 0) return { iterations: 0, loss: null };
+  method.setPhase(phase);
+  const bar = ctx.progress(ctx.label, total);
+  const order = Int32Array.from(indices);
+  let k = 0;
+  let epochLoss = 0;
+  for (let epoch = 0; epoch < schedule.epochs; epoch++) {
+    ctx.rng.shuffleInPlace(order);
+    epochLoss = 0;
+    for (let s = 0; s < n; s += ctx.batchSize) {
+      const batch = makeBatch(ctx.split, ctx.labels, order.subarray(s, Math.min(n, s + ctx.batchSize)), ctx.rng);
+      const { loss } = method.trainStep(batch, scheduledLr(k, total, schedule));
+      if (!Number.isFinite(loss)) throw new Clap4ClipError(`${method.name}: the loss became ${loss} at ${phase} iteration ${k}`);
+      epochLoss += loss;
+      k++;
+      bar.tick(1, `loss ${loss.toFixed(3)}`);
+    }
+  }
+  bar.done();
+  return { iterations: k, loss: epochLoss / perEpoch };
+}
+
+/** The new classes of `task` with their candidate training samples (ascending indices). */
+function newClassesOf(task: TaskInfo, trainIndices: Int32Array, labels: Int32Array): NewClass[] {
+  const byClass: number[][] = Array.from({ length: task.classEnd - task.classStart }, () => []);
+  for (const i of trainIndices) byClass[labels[i]! - task.classStart]!.push(i);
+  return byClass.map((c, j) => ({ label: task.classStart + j, candidates: Int32Array.from(c) }));
+}
+
+function concat(a: Int32Array, b: Int32Array): Int32Array {
+  const out = new Int32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/** Runs the whole protocol of `config` with `method` on `dataset`. */
+export async function runClassIncremental(config: RunConfig, dataset: FeaturesDataset, method: Method, hooks: LoopHooks = {}): Promise<LoopResult> {
+  const scenario = scenarioFor(config, dataset);
+  const streams = runStreams(config.seed);
+  const progress = hooks.progress ?? silentProgress;
+  const schedules = phaseSchedules(config, method);
+  const memory = new ExemplarMemory({ kind: config.memoryKind, size: config.memorySize });
+  const select = getSelector(config.selector);
+  const taskOf = new Int32Array(dataset.numClasses);
+  for (const t of scenario.tasks) taskOf.fill(t.index, t.classStart, t.classEnd);
+  const numTasks = scenario.tasks.length;
+  const train = { split: dataset.train, labels: scenario.trainLabels, batchSize: config.batchSize, rng: streams.loop, progress };
+
+  const result: LoopResult = { scenario, accuracyMatrix: [], ece: { perBatchMean: [], dataset: [] }, timing: [], steps: [] };
+  for (const task of scenario.tasks) {
+    const t = task.index;
+    const tag = `task ${t + 1}/${numTasks}`;
+    const t0 = performance.now();
+    method.beginTask(task);
+
+    // 1. Learn the new task on the memory of earlier tasks plus all its training samples.
+    const trainSet = concat(memory.indices(), scenario.trainIndices[t]!);
+    const trained = method.trainable
+      ? trainPhase(method, 'train', trainSet, schedules.train, { ...train, label: `${method.name} ${tag} train` })
+      : { iterations: 0, loss: null };
+    const t1 = performance.now();
+
+    // 2. Memory: old classes shrink to the new quota, new classes select theirs.
+    if (method.trainable) memory.update(newClassesOf(task, scenario.trainIndices[t]!, scenario.trainLabels), task.classEnd, select, streams.memory);
+    const t2 = performance.now();
+
+    // 3. Class-balanced finetuning on the memory only, from the second task on.
+    const finetuned = method.trainable && t > 0 && memory.size > 0
+      ? trainPhase(method, 'finetune', memory.indices(), schedules.finetune, { ...train, label: `${method.name} ${tag} finetune` })
+      : { iterations: 0, loss: null };
+    method.endTask(task);
+    const t3 = performance.now();
+
+    // 4. Evaluate every seen task over all seen classes.
+    const batches = evalBatches(config.evalBatching, scenario.testIndices, t + 1, config.evalBatchSize);
+    const bar = progress(`${method.name} ${tag} eval`, batches.length);
+    const ev = evaluateStep(method, dataset.test, scenario.testLabels, taskOf, t + 1, batches, () => bar.tick());
+    bar.done();
+    const t4 = performance.now();
+
+    const step: StepRecord = {
+      task: t,
+      accuracies: ev.accuracies,
+      ecePerBatchMean: ev.ecePerBatchMean,
+      eceDataset: ev.eceDataset,
+      memorySize: memory.size,
+      trainSamples: trainSet.length,
+      iterations: { train: trained.iterations, finetune: finetuned.iterations },
+      loss: { train: trained.loss, finetune: finetuned.loss },
+      seconds: { train: (t1 - t0) / 1e3, memory: (t2 - t1) / 1e3, finetune: (t3 - t2) / 1e3, eval: (t4 - t3) / 1e3, total: (t4 - t0) / 1e3 },
+    };
+    result.accuracyMatrix.push(ev.accuracies);
+    result.ece.perBatchMean.push(ev.ecePerBatchMean);
+    result.ece.dataset.push(ev.eceDataset);
+    result.timing.push(step.seconds.total);
+    result.steps.push(step);
+    await hooks.onStep?.(step);
+  }
+  return result;
+}
