@@ -3,7 +3,9 @@
  *   - the CLAP-shaped training step (C = 100, B = 32, T = 20, D = 512), median and per phase,
  *     against PyTorch on one OpenBLAS thread measured in the same run (ratio < 1 = faster);
  *   - matrix-product throughput of the onnxruntime path.
- * Options: --steps N (30), --warmup N (5), --out FILE, --no-torch.
+ *   - the full CIFAR-100-sized protocol with CLAP on synthetic features (wall time, peak memory),
+ *     against the reference's 907 s (written to bench/results/protocol.json; about 10 minutes).
+ * Options: --steps N (30), --warmup N (5), --out FILE, --no-torch, --only engine|protocol.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -12,6 +14,7 @@ import { writeJsonAtomic } from '../src/util/atomicWrite.js';
 import { repoRoot } from '../src/util/paths.js';
 import { createClapStep, type PhaseTimes } from './clapStep.js';
 import { measureTorchStep } from './torchReference.js';
+import { measureProtocol } from './protocol.js';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -40,6 +43,25 @@ function gemmThroughput(m: number, k: number, n: number): number {
 }
 
 export async function runBench(args: string[]): Promise<number> {
+  const onlyIndex = args.indexOf('--only');
+  const only = onlyIndex >= 0 ? args[onlyIndex + 1] : null;
+  if (only !== null && only !== 'engine' && only !== 'protocol') throw new Error(`--only must be one of [engine, protocol], got ${only}`);
+  if (only !== 'protocol') await benchEngine(args);
+  if (only !== 'engine') await benchProtocol();
+  return 0;
+}
+
+async function benchProtocol(): Promise<void> {
+  const out = join(repoRoot(), 'bench', 'results', 'protocol.json');
+  console.log('full CIFAR-100-sized protocol with clap on synthetic features (about 10 minutes)...');
+  const m = measureProtocol('clap');
+  mkdirSync(dirname(out), { recursive: true });
+  await writeJsonAtomic(out, { date: new Date().toISOString(), synthetic: true, ...m });
+  console.log(`protocol: ${m.wallSeconds.toFixed(0)} s wall (reference PyTorch ${m.referencePyTorchSeconds} s), peak RSS ${m.peakRssMB.toFixed(0)} MB, average ${(100 * m.averageAccuracy).toFixed(2)} / last ${(100 * m.lastAccuracy).toFixed(2)} (synthetic)`);
+  console.log(`wrote ${out}`);
+}
+
+async function benchEngine(args: string[]): Promise<void> {
   const steps = flag(args, '--steps', 30), warmup = flag(args, '--warmup', 5);
   const outIndex = args.indexOf('--out');
   const out = outIndex >= 0 ? args[outIndex + 1]! : join(repoRoot(), 'bench', 'results', 'engine.json');
@@ -82,7 +104,6 @@ export async function runBench(args: string[]): Promise<number> {
   console.log(`CLAP step: ${stepMs.toFixed(1)} ms median (${Object.entries(phaseMedians).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')})`);
   console.log(`PyTorch 1 thread: ${torchMs === null ? JSON.stringify(torchBefore) : `${torchMs.toFixed(1)} ms`}; ratio ${ratio}`);
   console.log(`wrote ${out}`);
-  return 0;
 }
 
 // `node dist/bench/main.js` runs the benchmark directly (`npm run bench`).
