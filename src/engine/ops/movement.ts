@@ -132,10 +132,16 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
   for (let r = 0; r < outer; r++) o.set(x.data.subarray(r * len * inner + start * inner, r * len * inner + end * inner), r * chunk);
   const out = result(o, shape, [x], 'slice');
   out.backwardFn = () => {
+    // Add straight into x's gradient region: sibling slices (q, k, v of one projection) then
+    // share one buffer instead of each allocating and adding a full-size copy.
+    if (!x.requiresGrad) return;
     const g = out.grad!;
-    const gx = new Float32Array(x.size);
-    for (let r = 0; r < outer; r++) gx.set(g.subarray(r * chunk, (r + 1) * chunk), r * len * inner + start * inner);
-    accumulateGrad(x, gx, true);
+    x.grad ??= new Float32Array(x.size);
+    const gx = x.grad;
+    for (let r = 0; r < outer; r++) {
+      const base = r * len * inner + start * inner;
+      for (let j = 0; j < chunk; j++) gx[base + j]! += g[r * chunk + j]!;
+    }
   };
   return out;
 }
@@ -153,13 +159,14 @@ export function gatherRows(x: Tensor, indices: Int32Array | number[]): Tensor {
   }
   const out = result(o, [idx.length, ...x.shape.slice(1)], [x], 'gatherRows');
   out.backwardFn = () => {
+    if (!x.requiresGrad) return;
     const g = out.grad!;
-    const gx = new Float32Array(x.size);
+    x.grad ??= new Float32Array(x.size);
+    const gx = x.grad;
     for (let k = 0; k < idx.length; k++) {
       const base = idx[k]! * inner;
       for (let j = 0; j < inner; j++) gx[base + j]! += g[k * inner + j]!;
     }
-    accumulateGrad(x, gx, true);
   };
   return out;
 }
