@@ -13,6 +13,15 @@ export const commands: Record<string, Command> = {
     summary: 'write the synthetic CLIP-like features dataset to a directory',
     run: async (args) => (await import('./synth.js')).synthCommand(args),
   },
+  features: {
+    summary: 'encode a dataset\'s images with a CLIP model into a features dataset (resumable, shardable; `features merge` joins shards)',
+    run: async (args) => (await import('./features.js')).featuresCommand(args),
+  },
+  report: {
+    summary: 'write a self-contained report.html comparing run directories (charts rendered ahead of time)',
+    // Lazy: vega is large and only this command needs it.
+    run: async (args) => (await import('./report.js')).reportCommand.run(args),
+  },
   bench: {
     summary: 'measure the engine on the CLAP-shaped training step (writes JSON)',
     run: async (args) => (await import('../../../bench/main.js')).runBench(args),
