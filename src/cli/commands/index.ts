@@ -22,6 +22,10 @@ export const commands: Record<string, Command> = {
     // Lazy: vega is large and only this command needs it.
     run: async (args) => (await import('./report.js')).reportCommand.run(args),
   },
+  forward: {
+    summary: "evaluate a CLAP head in the reference's names on given inputs (parity check with PyTorch)",
+    run: async (args) => (await import('./forward.js')).forwardCommand.run(args),
+  },
   bench: {
     summary: 'measure the engine on the CLAP-shaped training step (writes JSON)',
     run: async (args) => (await import('../../../bench/main.js')).runBench(args),
