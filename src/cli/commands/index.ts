@@ -22,6 +22,10 @@ export const commands: Record<string, Command> = {
     // Lazy: vega is large and only this command needs it.
     run: async (args) => (await import('./report.js')).reportCommand.run(args),
   },
+  params: {
+    summary: 'count trainable and total parameters per module and per task for a method and data',
+    run: async (args) => (await import('./params.js')).paramsCommand.run(args),
+  },
   forward: {
     summary: "evaluate a CLAP head in the reference's names on given inputs (parity check with PyTorch)",
     run: async (args) => (await import('./forward.js')).forwardCommand.run(args),
