@@ -4,7 +4,7 @@
  * batch's B image features as memory, a pair of linear distribution encoders, T samples, logits,
  * CE + KL, backward, SGD. Phases are timed separately.
  */
-import { add, crossEntropy, klDiagGaussian, l2Normalize, mean, mulScalar, reshape, sampledLogits, softplus, addScalar } from '../src/engine/ops/index.js';
+import { add, crossEntropy, klDiagGaussian, l2Normalize, mean, mulScalar, reshape, sampledLogits, softplusFused, addScalar } from '../src/engine/ops/index.js';
 import { Linear } from '../src/engine/nn/linear.js';
 import { TransformerDecoderLayer } from '../src/engine/nn/transformerDecoderLayer.js';
 import { namedParameters } from '../src/engine/nn/parameters.js';
@@ -45,7 +45,7 @@ export function createClapStep(shape: StepShape, seed = 0) {
     const h = add(text, v);
     const t2 = performance.now();
     const mu = model.mu.forward(h);
-    const sigma = addScalar(mulScalar(softplus(model.sigma.forward(h)), 0.999), 0.001);
+    const sigma = addScalar(mulScalar(softplusFused(model.sigma.forward(h)), 0.999), 0.001);
     const logits = sampledLogits(img, add(h, mu), sigma, eps, T, 100); // [T, B, C]
     const targets = new Int32Array(T * B);
     for (let r = 0; r < T; r++) targets.set(labels, r * B);

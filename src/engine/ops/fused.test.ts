@@ -83,3 +83,23 @@ test('sampledLogits (onnxruntime graph) equals sampleGaussianWeights + matmul + 
   gradCheck((m, s) => op.sampledLogits(f, m!, s!, eps, T, scale), xs, { eps: 1e-2, rtol: 3e-2, atol: 5e-3 });
   assert.throws(() => op.sampledLogits(rand([B, D]), xs[0]!, xs[1]!, eps, T, scale), /image features are frozen inputs/);
 });
+
+test('softplus in onnxruntime matches the TypeScript softplus (incl. the linear region above 20) and its gradient', () => {
+  const x = rand([40, 130]);
+  for (let i = 0; i < x.size; i++) x.data[i]! *= 8;
+  x.data[0] = 25; x.data[1] = -30; x.data[2] = 20;
+  const seed = new Float32Array(x.size);
+  rng.fillNormal(seed);
+  op.fusedSettings.forceGeluPath = 'onnx';
+  const [gOnnx] = gradsOf((v) => op.softplusFused(v[0]!), [x], seed);
+  const yOnnx = op.softplusFused(x).data;
+  op.fusedSettings.forceGeluPath = 'ts';
+  const [gTs] = gradsOf((v) => op.softplusFused(v[0]!), [x], seed);
+  const yTs = op.softplusFused(x).data;
+  op.fusedSettings.forceGeluPath = null;
+  for (let i = 0; i < x.size; i++) {
+    assert.ok(Math.abs(yOnnx[i]! - yTs[i]!) < 2e-6 * Math.max(1, Math.abs(yTs[i]!)), `value ${i}: ${yOnnx[i]} vs ${yTs[i]}`);
+    assert.ok(Math.abs(gOnnx![i]! - gTs![i]!) < 1e-5 * Math.max(1, Math.abs(gTs![i]!)), `grad ${i}`);
+  }
+  assert.equal(yOnnx[0], 25);
+});

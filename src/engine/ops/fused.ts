@@ -6,7 +6,7 @@
 import { accumulateGrad, result, shapeToString, Tensor } from '../tensor.js';
 import { GraphBuilder, attr } from '../onnx/onnxModel.js';
 import { cachedSession } from '../onnx/runtime.js';
-import { gelu } from './elementwise.js';
+import { gelu, softplus } from './elementwise.js';
 
 /**
  * Reparameterized samples of Gaussian class weights, w^(r) = h + mu + sigma * eps^(r)
@@ -54,45 +54,61 @@ export function sampleGaussianWeights(h: Tensor | null, mu: Tensor, sigma: Tenso
   return out;
 }
 
-/** Elementwise maps at least this large run GELU in onnxruntime (vectorized erf and exp). */
+/** Elementwise maps at least this large run GELU and softplus in onnxruntime (vectorized erf, exp, log). */
 export const fusedSettings = { geluOnnxMinSize: 4096, forceGeluPath: null as null | 'onnx' | 'ts' };
 
-function geluSession() {
-  return cachedSession('gelu-with-derivative', () => {
-    // Y = x Phi(x), and dY/dx = Phi(x) + x phi(x): the backward pass is then one multiply.
-    const g = new GraphBuilder('gelu');
-    g.input('X', 'float32', ['N']);
-    const erfIn = g.node('Mul', ['X', g.constFloat([Math.SQRT1_2])]);
-    const phi = g.node('Mul', [g.node('Add', [g.node('Erf', [erfIn]), g.constFloat([1])]), g.constFloat([0.5])]);
-    g.node('Mul', ['X', phi], {}, ['Y']);
-    const sq = g.node('Mul', ['X', 'X']);
-    const pdf = g.node('Mul', [g.node('Exp', [g.node('Mul', [sq, g.constFloat([-0.5])])]), g.constFloat([1 / Math.sqrt(2 * Math.PI)])]);
-    g.node('Add', [phi, g.node('Mul', ['X', pdf])], {}, ['dYdX']);
-    g.output('Y', 'float32', ['N']);
-    g.output('dYdX', 'float32', ['N']);
-    return g.toBytes();
-  });
+/**
+ * A unary op whose value and derivative come from one onnxruntime graph: the backward pass is then
+ * one multiply. `build` adds nodes computing outputs 'Y' and 'dYdX' from input 'X'.
+ */
+function onnxUnaryWithDerivative(key: string, build: (g: GraphBuilder) => void, fallback: (x: Tensor) => Tensor) {
+  return (x: Tensor): Tensor => {
+    const useOnnx = (fusedSettings.forceGeluPath ?? (x.size >= fusedSettings.geluOnnxMinSize ? 'onnx' : 'ts')) === 'onnx';
+    if (!useOnnx) return fallback(x);
+    const session = cachedSession(key, () => {
+      const g = new GraphBuilder(key);
+      g.input('X', 'float32', ['N']);
+      build(g);
+      g.output('Y', 'float32', ['N']);
+      g.output('dYdX', 'float32', ['N']);
+      return g.toBytes();
+    });
+    const outs = session.run({ X: { type: 'float32', data: x.data, dims: [x.size] } });
+    const y = outs['Y']!.data as Float32Array;
+    const dydx = outs['dYdX']!.data as Float32Array;
+    const out = result(y, x.shape, [x], key);
+    out.backwardFn = () => {
+      const g = out.grad!;
+      const gx = new Float32Array(g.length);
+      for (let i = 0; i < g.length; i++) gx[i] = g[i]! * dydx[i]!;
+      accumulateGrad(x, gx, true);
+    };
+    return out;
+  };
 }
 
 /**
- * Exact (erf) GELU whose forward and derivative are computed together in onnxruntime for large
+ * Exact (erf) GELU, x Phi(x), with derivative Phi(x) + x phi(x), computed in onnxruntime for large
  * inputs (Math.exp costs ~20 ns in JavaScript; the feed-forward block applies GELU to [C, 2048]).
  */
-export function geluFused(x: Tensor): Tensor {
-  const useOnnx = (fusedSettings.forceGeluPath ?? (x.size >= fusedSettings.geluOnnxMinSize ? 'onnx' : 'ts')) === 'onnx';
-  if (!useOnnx) return gelu(x);
-  const outs = geluSession().run({ X: { type: 'float32', data: x.data, dims: [x.size] } });
-  const y = outs['Y']!.data as Float32Array;
-  const dydx = outs['dYdX']!.data as Float32Array;
-  const out = result(y, x.shape, [x], 'gelu');
-  out.backwardFn = () => {
-    const g = out.grad!;
-    const gx = new Float32Array(g.length);
-    for (let i = 0; i < g.length; i++) gx[i] = g[i]! * dydx[i]!;
-    accumulateGrad(x, gx, true);
-  };
-  return out;
-}
+export const geluFused = onnxUnaryWithDerivative('gelu', (g) => {
+  const erfIn = g.node('Mul', ['X', g.constFloat([Math.SQRT1_2])]);
+  const phi = g.node('Mul', [g.node('Add', [g.node('Erf', [erfIn]), g.constFloat([1])]), g.constFloat([0.5])]);
+  g.node('Mul', ['X', phi], {}, ['Y']);
+  const sq = g.node('Mul', ['X', 'X']);
+  const pdf = g.node('Mul', [g.node('Exp', [g.node('Mul', [sq, g.constFloat([-0.5])])]), g.constFloat([1 / Math.sqrt(2 * Math.PI)])]);
+  g.node('Add', [phi, g.node('Mul', ['X', pdf])], {}, ['dYdX']);
+}, gelu);
+
+/**
+ * softplus(x) = log(1 + e^x) with derivative sigmoid(x), in onnxruntime for large inputs (the
+ * distribution encoders' sigma over [C, D]). Above 20 it is linear, as PyTorch's threshold.
+ */
+export const softplusFused = onnxUnaryWithDerivative('softplus', (g) => {
+  const big = g.node('Greater', ['X', g.constFloat([20])]);
+  g.node('Where', [big, 'X', g.node('Softplus', ['X'])], {}, ['Y']);
+  g.node('Sigmoid', ['X'], {}, ['dYdX']);
+}, softplus);
 
 function sampledLogitsSessions() {
   const forward = cachedSession('sampled-logits-forward', () => {

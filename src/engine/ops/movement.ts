@@ -136,11 +136,13 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
     // share one buffer instead of each allocating and adding a full-size copy.
     if (!x.requiresGrad) return;
     const g = out.grad!;
+    const fresh = x.grad === null;
     x.grad ??= new Float32Array(x.size);
     const gx = x.grad;
     for (let r = 0; r < outer; r++) {
       const base = r * len * inner + start * inner;
-      for (let j = 0; j < chunk; j++) gx[base + j]! += g[r * chunk + j]!;
+      if (fresh) gx.set(g.subarray(r * chunk, (r + 1) * chunk), base);
+      else for (let j = 0, src = r * chunk; j < chunk; j++) gx[base + j]! += g[src + j]!;
     }
   };
   return out;

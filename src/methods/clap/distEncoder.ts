@@ -7,7 +7,7 @@
  * stored as one weight [2D, D] (rows 0..D-1 = A, rows D..2D-1 = S) and one bias [2D], so a single
  * product covers both maps. The deterministic ablation keeps only A (weight [D, D]).
  */
-import { addScalar, gemm, linear, mulScalar, slice, softplus } from '../../engine/ops/index.js';
+import { addScalar, gemm, linear, mulScalar, slice, softplusFused } from '../../engine/ops/index.js';
 import { kaimingUniformLinear, uniformParameter } from '../../engine/nn/init.js';
 import type { Parameter } from '../../engine/nn/parameters.js';
 import type { Rng } from '../../engine/random.js';
@@ -46,7 +46,7 @@ export class DistEncoder {
     if (!this.withSigma) return { mu: pre, sigma: null };
     const d = this.dim;
     const mu = slice(pre, -1, 0, d);
-    const sigma = addScalar(mulScalar(softplus(slice(pre, -1, d, 2 * d)), 1 - this.sigmaFloor), this.sigmaFloor);
+    const sigma = addScalar(mulScalar(softplusFused(slice(pre, -1, d, 2 * d)), 1 - this.sigmaFloor), this.sigmaFloor);
     return { mu, sigma };
   }
 }
