@@ -61,6 +61,11 @@ export class SGD {
       const g = p.grad;
       if (g === null) continue;
       const w = p.data;
+      if (mu === 0 && wd === 0) {
+        // The reference's plain SGD: the hot loop of every step over all trainable weights.
+        for (let i = 0; i < w.length; i++) w[i]! -= rate * g[i]!;
+        continue;
+      }
       if (mu === 0) {
         for (let i = 0; i < w.length; i++) w[i] = w[i]! - rate * (g[i]! + wd * w[i]!);
         continue;
