@@ -8,7 +8,7 @@
  */
 import type { Rng } from '../engine/random.js';
 import { Clap4ClipError } from '../util/errors.js';
-import type { Selector } from './selectors.js';
+import type { CandidateLogits, Selector } from './selectors.js';
 
 export type MemoryBudget = { kind: 'total'; size: number } | { kind: 'perClass'; size: number };
 
@@ -23,8 +23,8 @@ export function perClassQuota(budget: MemoryBudget, seenClasses: number): number
 export interface NewClass {
   label: number;
   candidates: Int32Array;
-  /** Per-candidate model outputs for score-based selectors. */
-  scores?: Float32Array;
+  /** The model's logits of the candidates (same order), for selectors that `needsLogits`. */
+  logits?: CandidateLogits;
 }
 
 /** JSON form (checkpoints): class label -> stored sample indices in ranking order. */
@@ -54,14 +54,15 @@ export class ExemplarMemory {
 
   /**
    * Shrink the old classes to the new quota, then let `select` rank the candidates of each new
-   * class and store the first m. `seenClasses` counts old and new classes together.
+   * class and store the first m. `seenClasses` counts old and new classes together. A selector
+   * that `needsLogits` reads them from each new class (`candidateLogits` computes them).
    */
   update(newClasses: readonly NewClass[], seenClasses: number, select: Selector, rng: Rng): void {
     const m = perClassQuota(this.budget, seenClasses);
     for (const [label, stored] of this.byClass) this.byClass.set(label, stored.slice(0, m));
     for (const nc of newClasses) {
       if (this.byClass.has(nc.label)) throw new Clap4ClipError(`memory: class ${nc.label} is already stored (classes are new once)`);
-      const ranking = select({ candidates: nc.candidates, m, rng, ...(nc.scores ? { scores: nc.scores } : {}) });
+      const ranking = select.rank({ candidates: nc.candidates, label: nc.label, m, rng, ...(nc.logits ? { logits: nc.logits } : {}) });
       const want = Math.min(m, nc.candidates.length);
       if (ranking.length < want) throw new Clap4ClipError(`memory: the selector ranked ${ranking.length} samples of class ${nc.label}, needs ${want}`);
       this.byClass.set(nc.label, ranking.slice(0, want));

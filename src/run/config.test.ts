@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_RUN_CONFIG, didYouMean, flagOf, resolveRunConfig } from './config.js';
 
-test('defaults are the reference values', () => {
+test('defaults are the reference values (but mixed test batches, and detection on synthetic data)', () => {
   const c = resolveRunConfig({});
   assert.equal(c.batchSize, 32);
   assert.equal(c.samples, 20);
@@ -11,7 +11,9 @@ test('defaults are the reference values', () => {
   assert.equal(c.increment, 10);
   assert.equal(c.classOrder, 'reference');
   assert.equal(c.selector, 'random');
-  assert.equal(c.evalBatching, 'per-task');
+  assert.equal(c.evalBatching, 'mixed');
+  assert.equal(c.novelty, true);
+  assert.equal(c.runs, 1);
   assert.deepEqual(c, { ...DEFAULT_RUN_CONFIG });
 });
 
@@ -48,4 +50,20 @@ test('nullable fields, few-shot shorthand and explicit values', () => {
 test('flags are the kebab-case keys', () => {
   assert.equal(flagOf('finetuneEpochs'), '--finetune-epochs');
   assert.equal(flagOf('seed'), '--seed');
+});
+
+test('new keys: selector, evalBatching, novelty (default on for synthetic data only), runs', () => {
+  for (const selector of ['random', 'first', 'herding', 'entropy', 'distance', 'energy', 'variance', 'var-entropy']) assert.equal(resolveRunConfig({ selector }).selector, selector);
+  assert.throws(() => resolveRunConfig({ selector: 'herd' }), /"selector" must be one of \[random, first, herding, entropy, distance, energy, variance, var-entropy\], got "herd"/);
+  for (const evalBatching of ['per-task', 'mixed', 'single']) assert.equal(resolveRunConfig({ evalBatching }).evalBatching, evalBatching);
+  assert.throws(() => resolveRunConfig({ evalBatching: 'shuffled' }), /"evalBatching" must be one of \[per-task, mixed, single\], got "shuffled"/);
+  assert.equal(resolveRunConfig({ data: '/some/features' }).novelty, false, 'off on real features');
+  assert.equal(resolveRunConfig({ data: '/some/features', novelty: true }).novelty, true);
+  assert.equal(resolveRunConfig({ novelty: false }).novelty, false);
+  assert.throws(() => resolveRunConfig({ novelty: 'yes' }), /"novelty" must be true or false, got "yes"/);
+  assert.equal(resolveRunConfig({ runs: 3 }).runs, 3);
+  assert.throws(() => resolveRunConfig({ runs: 0 }), /"runs" must be in \[1, 1000\], got 0/);
+  assert.throws(() => resolveRunConfig({ runs: 1.5 }), /"runs" must be an integer/);
+  assert.throws(() => resolveRunConfig({ seed: 2 ** 31 - 1993, runs: 2 }), /"runs" 2 from seed 2147481655 goes past the largest seed/);
+  assert.equal(flagOf('evalBatching'), '--eval-batching');
 });

@@ -28,8 +28,15 @@ export const SYNTHETIC_PRESETS = {
 export type SyntheticPreset = keyof typeof SYNTHETIC_PRESETS;
 export const SYNTHETIC_PRESET_NAMES = Object.keys(SYNTHETIC_PRESETS) as SyntheticPreset[];
 
-export const EVAL_BATCHINGS = ['per-task'] as const;
+/**
+ * How test images are grouped into predictions (CLAP's VGA attends over the batch, spec section 9):
+ * `per-task` one task's images per batch (the reference; leaks the task identity), `mixed` all seen
+ * tasks shuffled together (seeded), `single` one image per prediction (batch-independent).
+ */
+export const EVAL_BATCHINGS = ['per-task', 'mixed', 'single'] as const;
 export type EvalBatching = (typeof EVAL_BATCHINGS)[number];
+/** numpy's RandomState takes seeds below 2^31, and the reference order uses 1993 + seed. */
+const MAX_SEED = 2 ** 31 - 1993;
 export const PROGRESS_MODES = ['auto', 'always', 'never'] as const;
 export type ProgressMode = (typeof PROGRESS_MODES)[number];
 
@@ -65,6 +72,10 @@ export interface RunConfig {
   samples: number;
   evalBatchSize: number;
   evalBatching: EvalBatching;
+  /** Novel data detection after every task but the last (default: on for the synthetic data, off otherwise). */
+  novelty: boolean;
+  /** Repeated runs with seeds seed, seed + 1, ..., seed + runs - 1 (summary: mean and sample std). */
+  runs: number;
   /** Run directory (null: `runs/<method>-<timestamp>`). */
   out: string | null;
   progress: ProgressMode;
@@ -93,7 +104,9 @@ export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = Object.freeze({
   finetuneLr: null,
   samples: 20,
   evalBatchSize: 32,
-  evalBatching: 'per-task',
+  evalBatching: 'mixed',
+  novelty: true,
+  runs: 1,
   out: null,
   progress: 'auto',
   methodOptions: {},
@@ -172,7 +185,7 @@ export const RUN_CONFIG_FIELDS: readonly FieldSpec[] = [
   { key: 'syntheticPreset', arg: SYNTHETIC_PRESET_NAMES.join('|'), help: 'synthetic world size', check: oneOf(SYNTHETIC_PRESET_NAMES) },
   { key: 'syntheticOptions', arg: 'JSON', help: 'synthetic generator overrides, e.g. {"trainPerClass":100}', check: object, fromFlag: flagJson },
   { key: 'method', arg: METHOD_NAMES.join('|'), help: 'method to train', check: oneOf(METHOD_NAMES) },
-  { key: 'seed', arg: 'N', help: 'run index: seed of every random draw, class order 1993 + N', check: int(0, 2 ** 31 - 1993), fromFlag: flagInt },
+  { key: 'seed', arg: 'N', help: 'run index: seed of every random draw, class order 1993 + N', check: int(0, MAX_SEED), fromFlag: flagInt },
   { key: 'classOrder', arg: 'reference|identity|L,L,...', help: 'class order', check: classOrder, fromFlag: flagOrder },
   { key: 'baseClasses', arg: 'N|null', help: 'classes in the first task (null: increment)', check: int(1, Number.MAX_SAFE_INTEGER, true), fromFlag: flagNullableInt },
   { key: 'increment', arg: 'N', help: 'classes per task', check: int(1), fromFlag: flagInt },
@@ -188,7 +201,9 @@ export const RUN_CONFIG_FIELDS: readonly FieldSpec[] = [
   { key: 'finetuneLr', arg: 'X|null', help: "finetuning learning rate (null: the method's)", check: positiveNumber(true), fromFlag: flagNumber },
   { key: 'samples', arg: 'T', help: 'Monte-Carlo samples of probabilistic methods', check: int(1), fromFlag: flagInt },
   { key: 'evalBatchSize', arg: 'N', help: 'evaluation batch size', check: int(1), fromFlag: flagInt },
-  { key: 'evalBatching', arg: EVAL_BATCHINGS.join('|'), help: 'test batches (per-task: one task per batch, as the reference)', check: oneOf(EVAL_BATCHINGS) },
+  { key: 'evalBatching', arg: EVAL_BATCHINGS.join('|'), help: 'test batches: per-task (one task per batch, the reference), mixed (tasks shuffled together), single (one image each)', check: oneOf(EVAL_BATCHINGS) },
+  { key: 'novelty', arg: '', help: 'novel data detection after every task but the last (off by default with --data DIR; --novelty=false turns it off)', check: bool, fromFlag: flagBool, boolean: true },
+  { key: 'runs', arg: 'N', help: 'repeat with seeds seed..seed+N-1 and summarize mean and std (run-<seed>/ subdirectories)', check: int(1, 1000), fromFlag: flagInt },
   { key: 'out', arg: 'DIR', help: 'run directory (default runs/<method>-<time>)', check: (v, k) => (v === null ? null : text(v, k)) },
   { key: 'progress', arg: PROGRESS_MODES.join('|'), help: 'progress bars on stderr (auto: when stderr is a terminal)', check: oneOf(PROGRESS_MODES) },
   { key: 'methodOptions', arg: 'JSON', help: 'method-specific options, e.g. {"beta":15}', check: object, fromFlag: flagJson },
@@ -238,6 +253,10 @@ export function resolveRunConfig(partial: unknown = {}): RunConfig {
     if (value !== undefined) out[key] = field.check(value, key);
   }
   const cfg = out as unknown as RunConfig;
+  // Detection is part of the built-in benchmark; on real features it costs a pass over the whole
+  // test set per task, so there it is asked for explicitly.
+  if (given['novelty'] === undefined) cfg.novelty = cfg.data === 'synthetic';
+  if (cfg.seed + cfg.runs - 1 > MAX_SEED) throw new Clap4ClipError(`config: "runs" ${cfg.runs} from seed ${cfg.seed} goes past the largest seed ${MAX_SEED}`);
   if (cfg.fewShot) {
     // Spec section 9: base task of 60 classes, then tasks of 5 classes with 5 shots each.
     if (given['baseClasses'] === undefined) cfg.baseClasses = 60;

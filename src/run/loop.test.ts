@@ -27,7 +27,7 @@ class RecordingMethod implements Method {
     for (let i = 0; i < n; i++) logits[i * this.seen] = 1;
     return { logits, samples: 1, n, classes: this.seen };
   }
-  endTask(): void {}
+  endTask(_t?: TaskInfo): void {}
   namedParameters() { return []; }
 }
 
@@ -101,4 +101,66 @@ test('the scenario and every draw are reproducible from the seed', async () => {
   await runClassIncremental(config, dataset, a);
   await runClassIncremental(config, dataset, b);
   assert.deepEqual(a.calls.map((c) => c.labels), b.calls.map((c) => c.labels));
+});
+
+/** The train sample (and view) whose features are `row`, or -1. */
+function sampleOf(row: Float32Array): number {
+  const { n, views: V, dim: D, features } = dataset.train;
+  for (let s = 0; s < n; s++) {
+    for (let v = 0; v < V; v++) {
+      const o = (s * V + v) * D;
+      if (features[o] === row[0] && features[o + 1] === row[1] && features[o + 2] === row[2]) return s;
+    }
+  }
+  return -1;
+}
+
+/** Logits = the first C feature dimensions; records the samples of every prediction made inside a task. */
+class FeatureLogitsMethod extends RecordingMethod {
+  inTask = false;
+  scoringBatches: number[][] = [];
+  override beginTask(t: TaskInfo): void { super.beginTask(t); this.inTask = true; }
+  override endTask(): void { this.inTask = false; }
+  override predict(f: Float32Array, n: number): Prediction {
+    const D = dataset.train.dim;
+    if (this.inTask) this.scoringBatches.push(Array.from({ length: n }, (_, i) => sampleOf(f.subarray(i * D, (i + 1) * D))));
+    const logits = new Float32Array(n * this.seen);
+    for (let i = 0; i < n; i++) for (let c = 0; c < this.seen; c++) logits[i * this.seen + c] = f[i * D + c]!;
+    return { logits, samples: 1, n, classes: this.seen };
+  }
+}
+
+test('a score-based selector scores each new class on its own, in eval batches, and the memory keeps its choice', async () => {
+  const config = resolveRunConfig({ syntheticPreset: 'tiny', increment: 5, memorySize: 20, classOrder: 'identity', selector: 'distance', evalBatchSize: 32, novelty: false });
+  const m = new FeatureLogitsMethod();
+  await runClassIncremental(config, dataset, m);
+  const { labels, views: V, dim: D, features } = dataset.train;
+  // Task 0 scores its 5 classes x 40 candidates, class by class, in batches of 32 and 8, view 0.
+  const task0 = m.scoringBatches.slice(0, 10);
+  assert.deepEqual(task0.map((b) => b.length), [32, 8, 32, 8, 32, 8, 32, 8, 32, 8]);
+  task0.forEach((b, j) => assert.ok(b.every((s) => labels[s] === Math.floor(j / 2)), `batch ${j} is class ${Math.floor(j / 2)} only`));
+  // distance keeps the 4 samples of each class with the lowest true-class logit (feature y, view 0).
+  const expected = new Set<number>();
+  for (let y = 0; y < 5; y++) {
+    const own = [...Array(dataset.train.n).keys()].filter((s) => labels[s] === y);
+    own.sort((a, b) => features[a * V * D + y]! - features[b * V * D + y]!);
+    own.slice(0, 4).forEach((s) => expected.add(s));
+  }
+  // The memory replayed while learning task 1 holds exactly those (first epoch: 7 batches).
+  const replayed = m.calls.filter((c) => c.task === 1 && c.phase === 'train').slice(0, 7)
+    .flatMap((c) => c.labels.map((y, i) => ({ y, s: sampleOf(c.features.subarray(i * D, (i + 1) * D)) })))
+    .filter(({ y }) => y < 5)
+    .map(({ s }) => s);
+  assert.deepEqual(new Set(replayed), expected);
+});
+
+test('the mixed test order and evaluation predictions do not consume the training streams', async () => {
+  const labelsBy = async (evalBatching: string) => {
+    const m = new RecordingMethod();
+    await runClassIncremental(resolveRunConfig({ syntheticPreset: 'tiny', increment: 5, evalBatching, novelty: true }), dataset, m);
+    return m.calls.map((c) => c.labels);
+  };
+  const perTask = await labelsBy('per-task');
+  assert.deepEqual(await labelsBy('mixed'), perTask);
+  assert.deepEqual(await labelsBy('single'), perTask);
 });

@@ -3,36 +3,62 @@
  *
  *   for each task t:
  *     train on (memory of earlier tasks + all training samples of task t), warm-up + cosine lr
- *     update the exemplar memory
+ *     update the exemplar memory (score-based selectors first score the new classes' candidates)
  *     t > 0: class-balanced finetuning on the memory only (lr / 10, cosine without warm-up)
- *     evaluate on the test samples of tasks 0..t
+ *     evaluate on the test samples of tasks 0..t (batched by `evalBatching`)
+ *     t < last, novelty on: detect the later tasks' test samples as novel (section 7)
  *
  * Every random draw (scenario, epoch shuffles, views, memory, the method's own) comes from one
- * seeded root generator split into fixed streams, so a run is reproducible from its config.
+ * seeded root generator split into fixed streams, so a run is reproducible from its config. The
+ * loop's own predictions (scoring, evaluation, detection) draw from streams of their own (see
+ * `ensemblePredictor`), so they never shift what training draws.
  */
 import { buildScenario, textInIncrementalOrder, type Scenario } from '../data/scenario.js';
 import type { FeaturesDataset, FeaturesSplit } from '../data/types.js';
 import { cosineLr, warmupCosineLr } from '../engine/optim.js';
 import { Rng } from '../engine/random.js';
+import type { ReliabilityBin } from '../eval/calibration.js';
+import { candidateLogits } from '../memory/candidateScores.js';
 import { ExemplarMemory, type NewClass } from '../memory/memory.js';
 import { getSelector } from '../memory/selectors.js';
 import type { Batch, Method, MethodContext, Phase, TaskInfo } from '../methods/method.js';
 import { Clap4ClipError } from '../util/errors.js';
 import type { RunConfig } from './config.js';
-import { evalBatches, evaluateStep, gatherFeatures } from './evaluate.js';
+import { ensemblePredictor, evalBatches, evaluateStep, gatherFeatures, predictBatches } from './evaluate.js';
+import { noveltyRecords, predictKnownAndNovel, type NoveltyRecord } from './novelty.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
-/** Independent generators of a run, all forked in a fixed order from `Rng(seed)`. */
+/**
+ * Independent generators of a run, all forked in a fixed order from `Rng(seed)` (new streams are
+ * appended, so adding one never changes the others).
+ */
 export interface RunStreams {
   scenario: Rng;
   loop: Rng;
   memory: Rng;
   method: Rng;
+  /** Order of `mixed` test batches. */
+  evalOrder: Rng;
+  /** Test-time noise of evaluation and detection (one fixed ensemble per step). */
+  evalNoise: Rng;
+  /** Order of `mixed` detection batches (separate: detection on or off changes no other draw). */
+  noveltyOrder: Rng;
+  /** Noise of the predictions scoring exemplar candidates. */
+  scoring: Rng;
 }
 
 export function runStreams(seed: number): RunStreams {
   const root = new Rng(seed);
-  return { scenario: root.fork(), loop: root.fork(), memory: root.fork(), method: root.fork() };
+  return {
+    scenario: root.fork(),
+    loop: root.fork(),
+    memory: root.fork(),
+    method: root.fork(),
+    evalOrder: root.fork(),
+    evalNoise: root.fork(),
+    noveltyOrder: root.fork(),
+    scoring: root.fork(),
+  };
 }
 
 /** The scenario of `config` on `dataset` (a pure function of both). */
@@ -72,20 +98,30 @@ export interface StepRecord {
   iterations: { train: number; finetune: number };
   /** Mean loss of the last epoch of each phase (null when the phase did not run). */
   loss: { train: number | null; finetune: number | null };
-  /** Wall-clock seconds of each phase. */
-  seconds: { train: number; memory: number; finetune: number; eval: number; total: number };
+  /** Wall-clock seconds of each phase (memory includes scoring the candidates). */
+  seconds: { train: number; memory: number; finetune: number; eval: number; novelty: number; total: number };
 }
 
 export interface LoopResult {
   scenario: Scenario;
   accuracyMatrix: number[][];
   ece: { perBatchMean: number[]; dataset: number[] };
+  /** The 15 bins behind the dataset-level ECE of each step. */
+  reliability: { step: number; bins: ReliabilityBin[] }[];
+  /** Detection records of every step but the last (empty when novelty is off). */
+  novelty: NoveltyRecord[];
   /** Seconds per task (all phases). */
   timing: number[];
   steps: StepRecord[];
 }
 
-export interface LoopHooks {
+export interface LoopOptions {
+  /**
+   * The context `method` was built with (`methodContextFor`). With it, the loop's predictions
+   * draw their noise from the run's evaluation streams, swapped into `context.rng` for the call;
+   * without it they draw from the method's own generator (and so shift its training draws).
+   */
+  context?: MethodContext;
   /** Progress bars for long phases (default: none). */
   progress?: ProgressFactory;
   /** Called after every step (e.g. to print a line or write partial results). */
@@ -180,10 +216,10 @@ function concat(a: Int32Array, b: Int32Array): Int32Array {
 }
 
 /** Runs the whole protocol of `config` with `method` on `dataset`. */
-export async function runClassIncremental(config: RunConfig, dataset: FeaturesDataset, method: Method, hooks: LoopHooks = {}): Promise<LoopResult> {
+export async function runClassIncremental(config: RunConfig, dataset: FeaturesDataset, method: Method, options: LoopOptions = {}): Promise<LoopResult> {
   const scenario = scenarioFor(config, dataset);
   const streams = runStreams(config.seed);
-  const progress = hooks.progress ?? silentProgress;
+  const progress = options.progress ?? silentProgress;
   const schedules = phaseSchedules(config, method);
   const memory = new ExemplarMemory({ kind: config.memoryKind, size: config.memorySize });
   const select = getSelector(config.selector);
@@ -191,8 +227,9 @@ export async function runClassIncremental(config: RunConfig, dataset: FeaturesDa
   for (const t of scenario.tasks) taskOf.fill(t.index, t.classStart, t.classEnd);
   const numTasks = scenario.tasks.length;
   const train = { split: dataset.train, labels: scenario.trainLabels, batchSize: config.batchSize, rng: streams.loop, progress };
+  const trainFeatures = (indices: Int32Array): Float32Array => gatherFeatures(dataset.train, indices);
 
-  const result: LoopResult = { scenario, accuracyMatrix: [], ece: { perBatchMean: [], dataset: [] }, timing: [], steps: [] };
+  const result: LoopResult = { scenario, accuracyMatrix: [], ece: { perBatchMean: [], dataset: [] }, reliability: [], novelty: [], timing: [], steps: [] };
   for (const task of scenario.tasks) {
     const t = task.index;
     const tag = `task ${t + 1}/${numTasks}`;
@@ -206,8 +243,16 @@ export async function runClassIncremental(config: RunConfig, dataset: FeaturesDa
       : { iterations: 0, loss: null };
     const t1 = performance.now();
 
-    // 2. Memory: old classes shrink to the new quota, new classes select theirs.
-    if (method.trainable) memory.update(newClassesOf(task, scenario.trainIndices[t]!, scenario.trainLabels), task.classEnd, select, streams.memory);
+    // 2. Memory: old classes shrink to the new quota, new classes select theirs; a score-based
+    //    selector reads the model's logits of each new class's candidates (evaluation mode).
+    if (method.trainable) {
+      const newClasses = newClassesOf(task, scenario.trainIndices[t]!, scenario.trainLabels);
+      if (select.needsLogits) {
+        const predict = ensemblePredictor(method, options.context, streams.scoring);
+        for (const nc of newClasses) nc.logits = candidateLogits(predict, trainFeatures, nc.candidates, config.evalBatchSize);
+      }
+      memory.update(newClasses, task.classEnd, select, streams.memory);
+    }
     const t2 = performance.now();
 
     // 3. Class-balanced finetuning on the memory only, from the second task on.
@@ -217,12 +262,27 @@ export async function runClassIncremental(config: RunConfig, dataset: FeaturesDa
     method.endTask(task);
     const t3 = performance.now();
 
-    // 4. Evaluate every seen task over all seen classes.
-    const batches = evalBatches(config.evalBatching, scenario.testIndices, t + 1, config.evalBatchSize);
+    // 4. Evaluate every seen task over all seen classes, batched as `evalBatching` says.
+    const predict = ensemblePredictor(method, options.context, streams.evalNoise);
+    const seen = scenario.testIndices.slice(0, t + 1);
+    const batches = evalBatches(config.evalBatching, seen, config.evalBatchSize, streams.evalOrder);
     const bar = progress(`${method.name} ${tag} eval`, batches.length);
-    const ev = evaluateStep(method, dataset.test, scenario.testLabels, taskOf, t + 1, batches, () => bar.tick());
+    const predicted = predictBatches(predict, dataset.test, batches, () => bar.tick());
     bar.done();
+    const ev = evaluateStep(predicted, scenario.testLabels, taskOf, t + 1);
     const t4 = performance.now();
+
+    // 5. Novel data detection: the later tasks' test samples through the same seen-class head.
+    if (config.novelty && t < numTasks - 1) {
+      const all = predictKnownAndNovel(config.evalBatching, predict, dataset.test, scenario.testIndices, t + 1, predicted, {
+        batchSize: config.evalBatchSize,
+        orderRng: streams.noveltyOrder,
+        progress,
+        label: `${method.name} ${tag} novelty`,
+      });
+      result.novelty.push(...noveltyRecords(t, all, (i) => taskOf[scenario.testLabels[i]!]! <= t));
+    }
+    const t5 = performance.now();
 
     const step: StepRecord = {
       task: t,
@@ -233,14 +293,22 @@ export async function runClassIncremental(config: RunConfig, dataset: FeaturesDa
       trainSamples: trainSet.length,
       iterations: { train: trained.iterations, finetune: finetuned.iterations },
       loss: { train: trained.loss, finetune: finetuned.loss },
-      seconds: { train: (t1 - t0) / 1e3, memory: (t2 - t1) / 1e3, finetune: (t3 - t2) / 1e3, eval: (t4 - t3) / 1e3, total: (t4 - t0) / 1e3 },
+      seconds: {
+        train: (t1 - t0) / 1e3,
+        memory: (t2 - t1) / 1e3,
+        finetune: (t3 - t2) / 1e3,
+        eval: (t4 - t3) / 1e3,
+        novelty: (t5 - t4) / 1e3,
+        total: (t5 - t0) / 1e3,
+      },
     };
     result.accuracyMatrix.push(ev.accuracies);
     result.ece.perBatchMean.push(ev.ecePerBatchMean);
     result.ece.dataset.push(ev.eceDataset);
+    result.reliability.push({ step: t, bins: ev.reliability });
     result.timing.push(step.seconds.total);
     result.steps.push(step);
-    await hooks.onStep?.(step);
+    await options.onStep?.(step);
   }
   return result;
 }

@@ -1,6 +1,7 @@
 /**
  * The record of a run: `results.json` (resolved config, class order, tasks, accuracy matrix and
- * the metrics of spec section 7, ECE per step, timing) and `accuracy_matrix.csv` beside it.
+ * the metrics of spec section 7, ECE per step with its reliability bins, novelty detection per
+ * step and its mean, the evaluation batching, timing) and `accuracy_matrix.csv` beside it.
  * Results on synthetic data carry `synthetic: true` so they are never mistaken for CLIP numbers.
  */
 import { mkdir } from 'node:fs/promises';
@@ -14,11 +15,13 @@ import {
   lastAccuracy,
   stepAccuracies,
 } from '../eval/accuracyMatrix.js';
+import type { ReliabilityBin } from '../eval/calibration.js';
 import type { TaskInfo } from '../methods/method.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomicWrite.js';
 import { Clap4ClipError } from '../util/errors.js';
-import type { RunConfig } from './config.js';
+import type { EvalBatching, RunConfig } from './config.js';
 import type { LoopResult, StepRecord } from './loop.js';
+import { noveltyMeans, type NoveltyMetrics, type NoveltyRecord, type NoveltyScore } from './novelty.js';
 
 export const RESULTS_FILE = 'results.json';
 export const MATRIX_CSV_FILE = 'accuracy_matrix.csv';
@@ -43,6 +46,14 @@ export interface RunResults {
   backwardTransfer: number | null;
   forgetting: number | null;
   ece: { perBatchMean: number[]; dataset: number[]; bins: 15; evalBatching: string };
+  /** How test images were grouped into predictions (decides what CLAP's predictions depend on). */
+  evalBatching: EvalBatching;
+  /** Reliability bins of each step (15, counts sum to the step's test samples). */
+  reliability: { step: number; bins: ReliabilityBin[] }[];
+  /** Novel data detection of each step but the last, one record per score (empty when off). */
+  novelty: NoveltyRecord[];
+  /** Mean over steps per score ({} when there is no detection). */
+  noveltyMean: Partial<Record<NoveltyScore, NoveltyMetrics>>;
   /** Seconds per task (all phases). */
   timing: number[];
   totalSeconds: number;
@@ -81,6 +92,10 @@ export function summarizeRun(config: RunConfig, dataset: FeaturesDataset, method
     backwardTransfer: backwardTransfer(A),
     forgetting: forgetting(A),
     ece: { perBatchMean: loop.ece.perBatchMean, dataset: loop.ece.dataset, bins: 15, evalBatching: config.evalBatching },
+    evalBatching: config.evalBatching,
+    reliability: loop.reliability,
+    novelty: loop.novelty,
+    noveltyMean: noveltyMeans(loop.novelty),
     timing: loop.timing,
     totalSeconds: loop.timing.reduce((a, b) => a + b, 0),
     steps: loop.steps,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { validateAccuracyMatrix } from '../../eval/accuracyMatrix.js';
-import { runCommand, type CommandIO } from './run.js';
+import { parseRunArgs, runCommand, type CommandIO } from './run.js';
 import { synthCommand } from './synth.js';
 
 const dirs: string[] = [];
@@ -83,7 +83,7 @@ test('run without --method compares zeroshot, clip-adapter and clap; clap beats 
   assert.ok((clap['lastAccuracy'] as number) > (zs['lastAccuracy'] as number) + 0.05);
   const printed = io.out.join('');
   assert.match(printed, /Results on SYNTHETIC features/);
-  assert.match(printed, /method\s+avg acc\s+last acc\s+BWT\s+forgetting\s+ECE\s+ECE\/batch\s+time/);
+  assert.match(printed, /method\s+avg acc\s+last acc\s+BWT\s+forgetting\s+ECE\s+ECE\/batch\s+AUROC\s+time/);
   for (const m of ['zeroshot', 'clip-adapter', 'clap']) assert.match(printed, new RegExp(`\\n${m}\\s+\\d+\\.\\d\\d`));
 });
 
@@ -111,4 +111,72 @@ test('bad input fails with one clear message', async () => {
   await assert.rejects(runCommand([...TINY, '--method', 'clap', '--method-options', '{"laspWieght":1}', '--out', await tempDir()], io), /did you mean "laspWeight"/);
   assert.equal(await runCommand(['--help'], io), 0);
   assert.match(io.out.join(''), /--finetune-epochs N\|null/);
+});
+
+test('the built-in benchmark end to end (tiny preset) with novelty on by default: detection, reliability and the batching mode in results.json', async () => {
+  const dir = await tempDir();
+  const io = captureIO();
+  assert.equal(await runCommand([...TINY, '--method', 'clap', '--epochs', '2', '--out', dir], io), 0);
+  const r = await readResults(dir);
+  checkResults(r, 'clap');
+  assert.equal(r['evalBatching'], 'mixed');
+  assert.equal((r['config'] as { novelty: boolean }).novelty, true);
+  const novelty = r['novelty'] as { step: number; score: string; auroc: number; aupr: number; fpr95: number; roc: { fpr: number[] } }[];
+  assert.deepEqual(novelty.map((n) => n.score), ['energy', 'msp', 'entropy', 'mcVariance']);
+  assert.ok(novelty.every((n) => n.step === 0 && n.roc.fpr.length <= 200 && [n.auroc, n.aupr, n.fpr95].every((v) => v >= 0 && v <= 1)));
+  const mean = r['noveltyMean'] as Record<string, { auroc: number }>;
+  assert.equal(mean['energy']!.auroc, novelty[0]!.auroc, 'one step: the mean is that step');
+  const reliability = r['reliability'] as { step: number; bins: { count: number }[] }[];
+  assert.deepEqual(reliability.map((x) => [x.step, x.bins.length, x.bins.reduce((a, b) => a + b.count, 0)]), [[0, 15, 50], [1, 15, 100]]);
+  const printed = io.out.join('');
+  assert.match(printed, /eval batching mixed, novelty detection on/);
+  assert.match(printed, /AUROC/);
+});
+
+test('--runs 2 writes run-0/ and run-1/ and a summary whose mean and std match the two results', async () => {
+  const dir = await tempDir();
+  const io = captureIO();
+  assert.equal(await runCommand([...TINY, '--method', 'zeroshot', '--runs', '2', '--out', dir], io), 0);
+  const runs = [await readResults(join(dir, 'run-0')), await readResults(join(dir, 'run-1'))];
+  runs.forEach((r, i) => {
+    checkResults(r, 'zeroshot');
+    assert.equal((r['config'] as { seed: number }).seed, i);
+  });
+  assert.notDeepEqual(runs[0]!['classOrder'], runs[1]!['classOrder'], 'the class order moves with the seed');
+  const summary = JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8')) as {
+    seeds: number[];
+    results: string[];
+    metrics: Record<string, { mean: number; std: number; values: number[] }>;
+  };
+  assert.deepEqual(summary.seeds, [0, 1]);
+  assert.deepEqual(summary.results, [join('run-0', 'results.json'), join('run-1', 'results.json')]);
+  const byHand = (a: number, b: number) => ({ mean: (a + b) / 2, std: Math.abs(a - b) / Math.SQRT2 });
+  const finalEce = (r: Record<string, unknown>) => (r['ece'] as { dataset: number[] }).dataset.at(-1)!;
+  const energyAuroc = (r: Record<string, unknown>) => (r['noveltyMean'] as Record<string, { auroc: number }>)['energy']!.auroc;
+  const checks: [string, (r: Record<string, unknown>) => number][] = [
+    ['averageAccuracy', (r) => r['averageAccuracy'] as number],
+    ['lastAccuracy', (r) => r['lastAccuracy'] as number],
+    ['backwardTransfer', (r) => r['backwardTransfer'] as number],
+    ['forgetting', (r) => r['forgetting'] as number],
+    ['finalEceDataset', finalEce],
+    ['novelty.energy.auroc', energyAuroc],
+  ];
+  for (const [name, get] of checks) {
+    const want = byHand(get(runs[0]!), get(runs[1]!));
+    const got = summary.metrics[name]!;
+    assert.ok(Math.abs(got.mean - want.mean) < 1e-12 && Math.abs(got.std - want.std) < 1e-12, `${name}: ${JSON.stringify(got)} vs ${JSON.stringify(want)}`);
+  }
+  assert.ok('finalEcePerBatchMean' in summary.metrics);
+  assert.ok(!('novelty.mcVariance.auroc' in summary.metrics), 'zeroshot has no MC variance');
+  assert.match(io.out.join(''), /zeroshot over 2 runs \(seeds 0, 1\)\s+mean ± std\naverageAccuracy \(%\)\s+\d+\.\d\d ± \d+\.\d\d/);
+});
+
+test('the new flags parse: --selector, --eval-batching, --novelty[=false], --runs', () => {
+  assert.deepEqual(parseRunArgs(['--selector', 'var-entropy', '--eval-batching', 'single', '--novelty', '--runs', '3']).values, {
+    selector: 'var-entropy',
+    evalBatching: 'single',
+    novelty: true,
+    runs: 3,
+  });
+  assert.equal(parseRunArgs(['--novelty=false']).values['novelty'], false);
 });

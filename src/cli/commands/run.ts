@@ -24,9 +24,10 @@ import {
   type MethodName,
   type RunConfig,
 } from '../../run/config.js';
-import type { Method } from '../../methods/method.js';
+import type { Method, MethodContext } from '../../methods/method.js';
 import { methodContextFor, runClassIncremental, scenarioFor, type StepRecord } from '../../run/loop.js';
 import { progressFactory } from '../../run/progress.js';
+import { repeatedRunsTable, runDirName, summarizeRepeatedRuns, writeRepeatedRunsSummary, type RepeatedRunsSummary } from '../../run/repeatedRuns.js';
 import { isSynthetic, summarizeRun, writeRunResults, type RunResults } from '../../run/results.js';
 import { writeJsonAtomic } from '../../util/atomicWrite.js';
 import { Clap4ClipError } from '../../util/errors.js';
@@ -150,17 +151,24 @@ const pct = (x: number | null): string => (x === null ? '-' : (100 * x).toFixed(
 const signedPct = (x: number | null): string => (x === null ? '-' : `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)}`);
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-/** The comparison table (accuracies, BWT and forgetting in %, ECE of the final step). */
+/**
+ * The comparison table (accuracies, BWT and forgetting in %, ECE of the final step, and the mean
+ * energy AUROC of novelty detection when measured). Rows are labelled `method` (with the seed when
+ * a method has several runs).
+ */
 export function comparisonTable(results: RunResults[]): string {
-  const head = ['method', 'avg acc', 'last acc', 'BWT', 'forgetting', 'ECE', 'ECE/batch', 'time'];
+  const withNovelty = results.some((r) => r.noveltyMean.energy !== undefined);
+  const head = ['method', 'avg acc', 'last acc', 'BWT', 'forgetting', 'ECE', 'ECE/batch', ...(withNovelty ? ['AUROC'] : []), 'time'];
+  const repeated = new Set(results.filter((r, i) => results.findIndex((q) => q.method === r.method) !== i).map((r) => r.method));
   const rows = results.map((r) => [
-    r.method,
+    repeated.has(r.method) ? `${r.method} seed ${r.config.seed}` : r.method,
     pct(r.averageAccuracy),
     pct(r.lastAccuracy),
     signedPct(r.backwardTransfer),
     pct(r.forgetting),
     r.ece.dataset[r.ece.dataset.length - 1]!.toFixed(4),
     r.ece.perBatchMean[r.ece.perBatchMean.length - 1]!.toFixed(4),
+    ...(withNovelty ? [r.noveltyMean.energy === undefined ? '-' : pct(r.noveltyMean.energy.auroc)] : []),
     `${r.totalSeconds.toFixed(1)}s`,
   ]);
   const widths = head.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j]!.length)));
@@ -170,27 +178,36 @@ export function comparisonTable(results: RunResults[]): string {
 
 function describeData(config: RunConfig, ds: FeaturesDataset, tasks: number): string {
   const kind = isSynthetic(ds) ? `SYNTHETIC features (preset "${config.syntheticPreset}", not real CLIP)` : `features from ${config.data} (${ds.manifest.encoder})`;
-  return `${kind}: ${ds.numClasses} classes in ${tasks} tasks, D = ${ds.manifest.dim}, ${ds.train.n} train / ${ds.test.n} test, seed ${config.seed}`;
+  const seeds = config.runs > 1 ? `seeds ${config.seed}..${config.seed + config.runs - 1}` : `seed ${config.seed}`;
+  return `${kind}: ${ds.numClasses} classes in ${tasks} tasks, D = ${ds.manifest.dim}, ${ds.train.n} train / ${ds.test.n} test, ${seeds}, eval batching ${config.evalBatching}${config.novelty ? ', novelty detection on' : ''}`;
+}
+
+/** A method and the context it was built with (the loop swaps evaluation noise into it). */
+interface BuiltMethod {
+  method: Method;
+  context: MethodContext;
 }
 
 /** Build the method of `config` (fails early on bad method options, before any training). */
-async function buildMethod(config: RunConfig, ds: FeaturesDataset): Promise<Method> {
-  return createMethod(config.method, methodContextFor(config, ds), {
+async function buildMethod(config: RunConfig, ds: FeaturesDataset): Promise<BuiltMethod> {
+  const context = methodContextFor(config, ds);
+  const method = await createMethod(config.method, context, {
     samples: config.samples,
     batchSize: config.batchSize,
     methodOptions: config.methodOptions,
   });
+  return { method, context };
 }
 
 /** Train and evaluate one method; writes results.json + accuracy_matrix.csv into `dir`. */
-async function runOne(config: RunConfig, ds: FeaturesDataset, method: Method, dir: string, io: CommandIO): Promise<RunResults> {
+async function runOne(config: RunConfig, ds: FeaturesDataset, { method, context }: BuiltMethod, dir: string, io: CommandIO): Promise<RunResults> {
   const progress = progressFactory(config.progress, io.stderr);
   const verbose = config.progress === 'always' || (config.progress === 'auto' && io.stderr.isTTY === true);
   const onStep = (s: StepRecord): void => {
     if (!verbose) return;
     io.stderr.write(`${config.method} after task ${s.task + 1}: acc ${pct(mean(s.accuracies))}% (tasks: ${s.accuracies.map((a) => pct(a)).join(' ')}), ECE ${s.eceDataset.toFixed(4)}, ${s.seconds.total.toFixed(1)}s\n`);
   };
-  const loop = await runClassIncremental(config, ds, method, { progress, onStep });
+  const loop = await runClassIncremental(config, ds, method, { context, progress, onStep });
   const results = summarizeRun(config, ds, method.name, loop);
   await writeRunResults(dir, results);
   return results;
@@ -219,30 +236,49 @@ export async function runCommand(args: string[], io: CommandIO = PROCESS_IO): Pr
 
   const ds = await loadRunData(first);
   io.stdout.write(`clap4clip run: ${describeData(first, ds, scenarioFor(first, ds).tasks.length)}\n`);
-  const built: Method[] = [];
-  for (const config of configs) built.push(await buildMethod(config, ds));
+  // Every method is built for the first seed before any training, so bad options fail early.
+  const builtFirst: BuiltMethod[] = [];
+  for (const config of configs) builtFirst.push(await buildMethod(config, ds));
   const all: RunResults[] = [];
+  const summaries: RepeatedRunsSummary[] = [];
   for (const [i, config] of configs.entries()) {
-    const dir = compare ? path.join(outRoot, config.method) : outRoot;
-    const r = await runOne({ ...config, out: dir }, ds, built[i]!, dir, io);
-    all.push(r);
-    io.stdout.write(`  ${r.method}: average ${pct(r.averageAccuracy)}%, last ${pct(r.lastAccuracy)}% in ${r.totalSeconds.toFixed(1)}s -> ${path.join(dir, 'results.json')}\n`);
+    const methodDir = compare ? path.join(outRoot, config.method) : outRoot;
+    const runs: RunResults[] = [];
+    // --runs N: seeds seed..seed+N-1, each in run-<seed>/ (a single run writes into methodDir).
+    for (let r = 0; r < config.runs; r++) {
+      const seeded = { ...config, seed: config.seed + r };
+      const dir = config.runs > 1 ? path.join(methodDir, runDirName(seeded.seed)) : methodDir;
+      const built = r === 0 ? builtFirst[i]! : await buildMethod(seeded, ds);
+      const res = await runOne({ ...seeded, out: dir }, ds, built, dir, io);
+      runs.push(res);
+      io.stdout.write(`  ${res.method}${config.runs > 1 ? ` seed ${seeded.seed}` : ''}: average ${pct(res.averageAccuracy)}%, last ${pct(res.lastAccuracy)}% in ${res.totalSeconds.toFixed(1)}s -> ${path.join(dir, 'results.json')}\n`);
+    }
+    all.push(...runs);
+    if (config.runs > 1) {
+      const summary = summarizeRepeatedRuns(runs);
+      await writeRepeatedRunsSummary(methodDir, summary);
+      summaries.push(summary);
+    }
   }
   io.stdout.write('\n' + (all[0]!.synthetic ? 'Results on SYNTHETIC features (not CLIP):\n' : '') + comparisonTable(all) + '\n');
-  io.stdout.write('accuracies in %, BWT/forgetting in points, ECE (15 bins) of the final step: dataset-level and mean over test batches\n');
+  io.stdout.write(`accuracies in %, BWT/forgetting in points, ECE (15 bins) of the final step: dataset-level and mean over test batches${all.some((r) => r.noveltyMean.energy) ? '; AUROC: novel data detection by energy, mean over steps' : ''}\n`);
+  for (const summary of summaries) io.stdout.write('\n' + repeatedRunsTable(summary) + '\n');
   if (compare) {
     await writeJsonAtomic(path.join(outRoot, 'comparison.json'), {
       synthetic: all[0]!.synthetic,
       methods: all.map((r) => ({
         method: r.method,
+        seed: r.config.seed,
         averageAccuracy: r.averageAccuracy,
         lastAccuracy: r.lastAccuracy,
         backwardTransfer: r.backwardTransfer,
         forgetting: r.forgetting,
         ece: { dataset: r.ece.dataset.at(-1), perBatchMean: r.ece.perBatchMean.at(-1) },
+        noveltyMean: r.noveltyMean,
         totalSeconds: r.totalSeconds,
-        results: path.join(r.method, 'results.json'),
+        results: path.relative(outRoot, path.join(r.config.out!, 'results.json')),
       })),
+      ...(summaries.length > 0 ? { summaries: summaries.map((x) => path.join(x.method, 'summary.json')) } : {}),
     });
   }
   return 0;
