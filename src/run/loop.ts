@@ -14,17 +14,16 @@
  * `ensemblePredictor`), so they never shift what training draws.
  */
 import { buildScenario, textInIncrementalOrder, type Scenario } from '../data/scenario.js';
-import type { FeaturesDataset, FeaturesSplit } from '../data/types.js';
-import { cosineLr, warmupCosineLr } from '../engine/optim.js';
+import type { FeaturesDataset } from '../data/types.js';
 import { Rng } from '../engine/random.js';
 import type { ReliabilityBin } from '../eval/calibration.js';
 import { candidateLogits } from '../memory/candidateScores.js';
 import { ExemplarMemory, type NewClass } from '../memory/memory.js';
 import { getSelector } from '../memory/selectors.js';
-import type { Batch, Method, MethodContext, Phase, TaskInfo } from '../methods/method.js';
-import { Clap4ClipError } from '../util/errors.js';
+import type { Method, MethodContext, TaskInfo } from '../methods/method.js';
 import type { RunConfig } from './config.js';
 import { ensemblePredictor, evalBatches, evaluateStep, gatherFeatures, predictBatches } from './evaluate.js';
+import { trainPhase, type PhaseSchedule } from './trainPhase.js';
 import { noveltyRecords, predictKnownAndNovel, type NoveltyRecord } from './novelty.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
@@ -128,13 +127,6 @@ export interface LoopOptions {
   onStep?: (step: StepRecord) => void | Promise<void>;
 }
 
-/** The learning rates of a phase, as resolved from the config over the method's schedule. */
-interface PhaseSchedule {
-  epochs: number;
-  lr: number;
-  warmup: boolean;
-}
-
 function phaseSchedules(config: RunConfig, method: Method): { train: PhaseSchedule; finetune: PhaseSchedule } {
   const s = method.schedule;
   const lr = config.lr ?? s.lr;
@@ -144,61 +136,6 @@ function phaseSchedules(config: RunConfig, method: Method): { train: PhaseSchedu
     train: { epochs: config.epochs ?? s.epochs, lr, warmup: s.warmup },
     finetune: { epochs: config.finetuneEpochs ?? s.finetuneEpochs, lr: finetuneLr, warmup: false },
   };
-}
-
-/** Learning rate of iteration k of S: warm-up + cosine, or cosine alone (spec section 5). */
-export function scheduledLr(k: number, total: number, schedule: PhaseSchedule): number {
-  return schedule.warmup ? warmupCosineLr(k, total, schedule.lr) : cosineLr(k, total, schedule.lr);
-}
-
-/**
- * A training batch: features of `indices` with one view per sample drawn at random (the
- * reference's random horizontal flip), and their incremental labels.
- */
-function makeBatch(split: FeaturesSplit, labels: Int32Array, indices: Int32Array, rng: Rng): Batch {
-  const views = new Int32Array(indices.length);
-  if (split.views > 1) for (let i = 0; i < views.length; i++) views[i] = rng.int(split.views);
-  const features = gatherFeatures(split, indices, views);
-  const batchLabels = new Int32Array(indices.length);
-  for (let i = 0; i < indices.length; i++) batchLabels[i] = labels[indices[i]!]!;
-  return { features, labels: batchLabels, size: indices.length };
-}
-
-/**
- * `schedule.epochs` epochs over `indices`: reshuffled every epoch, batches of `batchSize` with the
- * last partial batch kept (DataLoader's drop_last = False), lr set before every iteration over
- * S = epochs * ceil(N / B). Returns the iterations run and the mean loss of the last epoch.
- */
-function trainPhase(
-  method: Method,
-  phase: Phase,
-  indices: Int32Array,
-  schedule: PhaseSchedule,
-  ctx: { split: FeaturesSplit; labels: Int32Array; batchSize: number; rng: Rng; progress: ProgressFactory; label: string },
-): { iterations: number; loss: number | null } {
-  const n = indices.length;
-  const perEpoch = Math.ceil(n / ctx.batchSize);
-  const total = schedule.epochs * perEpoch;
-  if (total === 0) return { iterations: 0, loss: null };
-  method.setPhase(phase);
-  const bar = ctx.progress(ctx.label, total);
-  const order = Int32Array.from(indices);
-  let k = 0;
-  let epochLoss = 0;
-  for (let epoch = 0; epoch < schedule.epochs; epoch++) {
-    ctx.rng.shuffleInPlace(order);
-    epochLoss = 0;
-    for (let s = 0; s < n; s += ctx.batchSize) {
-      const batch = makeBatch(ctx.split, ctx.labels, order.subarray(s, Math.min(n, s + ctx.batchSize)), ctx.rng);
-      const { loss } = method.trainStep(batch, scheduledLr(k, total, schedule));
-      if (!Number.isFinite(loss)) throw new Clap4ClipError(`${method.name}: the loss became ${loss} at ${phase} iteration ${k}`);
-      epochLoss += loss;
-      k++;
-      bar.tick(1, `loss ${loss.toFixed(3)}`);
-    }
-  }
-  bar.done();
-  return { iterations: k, loss: epochLoss / perEpoch };
 }
 
 /** The new classes of `task` with their candidate training samples (ascending indices). */

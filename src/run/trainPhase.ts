@@ -1,0 +1,74 @@
+/**
+ * One training phase of spec section 5 (learning a task, or class-balanced finetuning on the
+ * memory): epochs of reshuffled batches, one random view per drawn sample, the learning rate set
+ * before every iteration. Shared by the benchmark loop and the incremental classifier API.
+ */
+import { cosineLr, warmupCosineLr } from '../engine/optim.js';
+import type { Rng } from '../engine/random.js';
+import type { FeaturesSplit } from '../data/types.js';
+import type { Batch, Method, Phase } from '../methods/method.js';
+import { Clap4ClipError } from '../util/errors.js';
+import { gatherFeatures } from './evaluate.js';
+import type { ProgressFactory } from './progress.js';
+
+/** The learning rates of a phase, as resolved from the config over the method's schedule. */
+export interface PhaseSchedule {
+  epochs: number;
+  lr: number;
+  warmup: boolean;
+}
+
+/** Learning rate of iteration k of S: warm-up + cosine, or cosine alone (spec section 5). */
+export function scheduledLr(k: number, total: number, schedule: PhaseSchedule): number {
+  return schedule.warmup ? warmupCosineLr(k, total, schedule.lr) : cosineLr(k, total, schedule.lr);
+}
+
+/**
+ * A training batch: features of `indices` with one view per sample drawn at random (the
+ * reference's random horizontal flip), and their incremental labels.
+ */
+export function makeBatch(split: FeaturesSplit, labels: Int32Array, indices: Int32Array, rng: Rng): Batch {
+  const views = new Int32Array(indices.length);
+  if (split.views > 1) for (let i = 0; i < views.length; i++) views[i] = rng.int(split.views);
+  const features = gatherFeatures(split, indices, views);
+  const batchLabels = new Int32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) batchLabels[i] = labels[indices[i]!]!;
+  return { features, labels: batchLabels, size: indices.length };
+}
+
+/**
+ * `schedule.epochs` epochs over `indices`: reshuffled every epoch, batches of `batchSize` with the
+ * last partial batch kept (DataLoader's drop_last = False), lr set before every iteration over
+ * S = epochs * ceil(N / B). Returns the iterations run and the mean loss of the last epoch.
+ */
+export function trainPhase(
+  method: Method,
+  phase: Phase,
+  indices: Int32Array,
+  schedule: PhaseSchedule,
+  ctx: { split: FeaturesSplit; labels: Int32Array; batchSize: number; rng: Rng; progress: ProgressFactory; label: string },
+): { iterations: number; loss: number | null } {
+  const n = indices.length;
+  const perEpoch = Math.ceil(n / ctx.batchSize);
+  const total = schedule.epochs * perEpoch;
+  if (total === 0) return { iterations: 0, loss: null };
+  method.setPhase(phase);
+  const bar = ctx.progress(ctx.label, total);
+  const order = Int32Array.from(indices);
+  let k = 0;
+  let epochLoss = 0;
+  for (let epoch = 0; epoch < schedule.epochs; epoch++) {
+    ctx.rng.shuffleInPlace(order);
+    epochLoss = 0;
+    for (let s = 0; s < n; s += ctx.batchSize) {
+      const batch = makeBatch(ctx.split, ctx.labels, order.subarray(s, Math.min(n, s + ctx.batchSize)), ctx.rng);
+      const { loss } = method.trainStep(batch, scheduledLr(k, total, schedule));
+      if (!Number.isFinite(loss)) throw new Clap4ClipError(`${method.name}: the loss became ${loss} at ${phase} iteration ${k}`);
+      epochLoss += loss;
+      k++;
+      bar.tick(1, `loss ${loss.toFixed(3)}`);
+    }
+  }
+  bar.done();
+  return { iterations: k, loss: epochLoss / perEpoch };
+}
