@@ -5,7 +5,9 @@
  *   - matrix-product throughput of the onnxruntime path.
  *   - the full CIFAR-100-sized protocol with CLAP on synthetic features (wall time, peak memory),
  *     against the reference's 907 s (written to bench/results/protocol.json; about 10 minutes).
- * Options: --steps N (30), --warmup N (5), --out FILE, --no-torch, --only engine|protocol.
+ *   - feature extraction on a random ViT-B/16-sized vision tower at batch 32: images per second of
+ *     the full pipeline (decode, preprocess, encode) and of bare onnxruntime (bench/results/features.json).
+ * Options: --steps N (30), --warmup N (5), --out FILE, --no-torch, --only engine|protocol|features.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -15,6 +17,7 @@ import { repoRoot } from '../src/util/paths.js';
 import { createClapStep, type PhaseTimes } from './clapStep.js';
 import { measureTorchStep } from './torchReference.js';
 import { measureProtocol } from './protocol.js';
+import { benchFeatureExtraction } from './featureExtraction.js';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -45,10 +48,22 @@ function gemmThroughput(m: number, k: number, n: number): number {
 export async function runBench(args: string[]): Promise<number> {
   const onlyIndex = args.indexOf('--only');
   const only = onlyIndex >= 0 ? args[onlyIndex + 1] : null;
-  if (only !== null && only !== 'engine' && only !== 'protocol') throw new Error(`--only must be one of [engine, protocol], got ${only}`);
-  if (only !== 'protocol') await benchEngine(args);
-  if (only !== 'engine') await benchProtocol();
+  const parts = ['engine', 'protocol', 'features'];
+  if (only !== null && !parts.includes(only ?? '')) throw new Error(`--only must be one of [${parts.join(', ')}], got ${only}`);
+  if (only === null || only === 'engine') await benchEngine(args);
+  if (only === null || only === 'features') await benchFeatures();
+  if (only === null || only === 'protocol') await benchProtocol();
   return 0;
+}
+
+async function benchFeatures(): Promise<void> {
+  const out = join(repoRoot(), 'bench', 'results', 'features.json');
+  console.log('feature extraction on a random ViT-B/16-sized vision tower (builds a 345 MB model once)...');
+  const r = await benchFeatureExtraction({ batches: 4, threads: 2, batch: 32 });
+  mkdirSync(dirname(out), { recursive: true });
+  await writeJsonAtomic(out, { date: new Date().toISOString(), ...r });
+  console.log(`features: pipeline ${r.imagesPerSecond.toFixed(2)} images/s, bare onnxruntime ${r.bareOnnxImagesPerSecond.toFixed(2)} images/s, ratio ${r.ratio.toFixed(3)}${r.disturbed ? ' (machine was busy)' : ''}`);
+  console.log(`wrote ${out}`);
 }
 
 async function benchProtocol(): Promise<void> {
