@@ -1,0 +1,246 @@
+/**
+ * `learn(task)`: one step of the class-incremental protocol of spec section 5 for classes that
+ * arrive at run time, on image FEATURES (the memory stores features, never images):
+ *
+ *   rebuild the method over all classes known so far (core.ts), beginTask (language-aware init)
+ *   train on memory + the new examples (warm-up + cosine)                     `trainPhase`
+ *   memory: old classes shrink to the new quota, new classes select theirs   `ExemplarMemory`
+ *   from the second task on: class-balanced finetuning on the memory only    `trainPhase`
+ *
+ * It runs on a copy of the generators and a new method object, and returns the next state: the
+ * caller commits it, so a failure anywhere leaves the classifier unchanged.
+ */
+import { candidateLogits } from '../memory/candidateScores.js';
+import { ExemplarMemory, type NewClass as MemoryClass } from '../memory/memory.js';
+import { getSelector } from '../memory/selectors.js';
+import type { Method, TaskInfo } from '../methods/method.js';
+import type { ClipEncoder } from '../encoders/types.js';
+import { Rng } from '../engine/random.js';
+import { ensemblePredictor, gatherFeatures } from '../run/evaluate.js';
+import type { ProgressFactory } from '../run/progress.js';
+import { trainPhase, type PhaseSchedule } from '../run/trainPhase.js';
+import type { FeaturesSplit } from '../data/types.js';
+import { Clap4ClipError } from '../util/errors.js';
+import { buildMethod, cloneStreams, methodTensors, type ClassifierSettings, type FeatureBank, type ModelState } from './core.js';
+import { encodeImages, unitRows } from './inputs.js';
+import type { LearnProgress, LearnResult, LearnTask } from './types.js';
+
+/** A checked new class: unit-norm image features [n, D] and per-template text features [P, D]. */
+export interface PreparedClass {
+  name: string;
+  features: Float32Array;
+  n: number;
+  text: Float32Array;
+}
+
+const TASK_KEYS = ['classes', 'onProgress'];
+const CLASS_KEYS = ['name', 'images', 'features', 'textFeatures'];
+/** Images per encoder call while learning (prediction encodes one at a time). */
+const ENCODE_BATCH = 32;
+
+function checkKeys(o: object, known: readonly string[], what: string): void {
+  for (const k of Object.keys(o)) {
+    if (!known.includes(k)) throw new Clap4ClipError(`${what}: unknown key "${k}": must be one of [${known.join(', ')}]`);
+  }
+}
+
+/**
+ * Checks a task and turns its examples into features. Text features come from `textFeatures`, or
+ * from the encoder with the templates (one batch for all new classes).
+ */
+export async function prepareTask(task: LearnTask, settings: ClassifierSettings, state: ModelState, encoder: ClipEncoder | null): Promise<PreparedClass[]> {
+  if (task === null || typeof task !== 'object' || Array.isArray(task)) throw new Clap4ClipError('learn: expected { classes: [{ name, images?, features?, textFeatures? }], onProgress? }');
+  checkKeys(task, TASK_KEYS, 'learn');
+  if (task.onProgress !== undefined && typeof task.onProgress !== 'function') throw new Clap4ClipError('learn: onProgress must be a function');
+  if (!Array.isArray(task.classes) || task.classes.length === 0) throw new Clap4ClipError('learn: "classes" must be a non-empty array of { name, images?, features?, textFeatures? }');
+  const D = settings.dim;
+  const known = new Set(state.classes);
+  const out: { name: string; features: Float32Array; text: Float32Array | null }[] = [];
+  for (const [i, c] of task.classes.entries()) {
+    let what = `learn: classes[${i}]`;
+    if (c === null || typeof c !== 'object' || Array.isArray(c)) throw new Clap4ClipError(`${what}: expected { name, images?, features?, textFeatures? }`);
+    checkKeys(c, CLASS_KEYS, what);
+    if (typeof c.name !== 'string' || c.name.trim() === '') throw new Clap4ClipError(`${what}: "name" must be a non-empty string`);
+    what = `learn: class "${c.name}" (classes[${i}])`;
+    if (known.has(c.name)) {
+      throw new Clap4ClipError(state.classes.includes(c.name) ? `${what}: already learned (class names are unique; a class is learned once)` : `${what}: appears twice in this task`);
+    }
+    known.add(c.name);
+    if (c.images !== undefined && !Array.isArray(c.images)) throw new Clap4ClipError(`${what}: "images" must be an array`);
+    const images = c.images ?? [];
+    const parts: Float32Array[] = [];
+    if (c.features !== undefined) parts.push(unitRows(c.features, D, `${what} features`));
+    if (images.length > 0) parts.push(await encodeImages(encoder, images, what, ENCODE_BATCH));
+    if (parts.length === 0) throw new Clap4ClipError(`${what}: no examples (give "images" or "features")`);
+    const features = parts.length === 1 ? parts[0]! : concatFloat(parts);
+    let text: Float32Array | null = null;
+    if (c.textFeatures !== undefined) text = unitRows(c.textFeatures, D, `${what} textFeatures`);
+    else if (encoder === null) throw new Clap4ClipError(`${what}: "textFeatures" [P, ${D}] is required without an encoder`);
+    out.push({ name: c.name, features, text });
+  }
+  // Classes without text features get them from the encoder and the templates.
+  const missing = out.filter((c) => c.text === null);
+  if (missing.length > 0) {
+    const { classTextFeatures } = await import('../encoders/clip.js');
+    const P = settings.templates.length;
+    const text = await classTextFeatures(encoder!, missing.map((c) => c.name), settings.templates);
+    missing.forEach((c, j) => { c.text = unitRows(text.slice(j * P * D, (j + 1) * P * D), D, `learn: class "${c.name}" text features`); });
+  }
+  const P = state.numTemplates > 0 ? state.numTemplates : out[0]!.text!.length / D;
+  for (const c of out) {
+    const p = c.text!.length / D;
+    if (p !== P) throw new Clap4ClipError(`learn: class "${c.name}" has text features for ${p} templates, the classifier uses P = ${P} (every class needs the same templates)`);
+  }
+  return out.map((c) => ({ name: c.name, features: c.features, n: c.features.length / D, text: c.text! }));
+}
+
+function concatFloat(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+const range = (start: number, end: number): Int32Array => Int32Array.from({ length: end - start }, (_, i) => start + i);
+
+/** A method that records the loss of each step (for the progress callback), otherwise `method`. */
+function recordingLoss(method: Method, onLoss: (loss: number) => void): Method {
+  return {
+    name: method.name,
+    schedule: method.schedule,
+    trainable: method.trainable,
+    beginTask: (t) => method.beginTask(t),
+    setPhase: (p) => method.setPhase(p),
+    trainStep: (batch, lr) => {
+      const r = method.trainStep(batch, lr);
+      onLoss(r.loss);
+      return r;
+    },
+    predict: (f, n) => method.predict(f, n),
+    endTask: (t) => method.endTask(t),
+    namedParameters: () => method.namedParameters(),
+  };
+}
+
+/** The stored exemplars of `memory` (indices into `split`), gathered into a new bank. */
+function compactBank(memory: ExemplarMemory, split: FeaturesSplit): FeatureBank {
+  const indices = memory.indices(); // classes ascending, ranking order within a class
+  const labels = new Int32Array(indices.length);
+  indices.forEach((idx, i) => { labels[i] = split.labels[idx]!; });
+  return { features: gatherFeatures(split, indices), labels };
+}
+
+/** The memory over a bank: class -> its rows, in bank order. */
+function memoryOfBank(bank: FeatureBank, settings: ClassifierSettings): ExemplarMemory {
+  const byClass = new Map<number, number[]>();
+  bank.labels.forEach((c, i) => {
+    const rows = byClass.get(c) ?? [];
+    rows.push(i);
+    byClass.set(c, rows);
+  });
+  return ExemplarMemory.fromJSON({ budget: settings.memory, classes: [...byClass.entries()].sort((a, b) => a[0] - b[0]) });
+}
+
+/**
+ * Learns `classes` as the next task and returns the next state (not committed).
+ * @param classes checked new classes (`prepareTask`)
+ */
+export async function learnTask(
+  settings: ClassifierSettings,
+  state: ModelState,
+  classes: readonly PreparedClass[],
+  onProgress?: (p: LearnProgress) => void,
+): Promise<{ state: ModelState; result: LearnResult }> {
+  const t0 = performance.now();
+  const D = settings.dim;
+  const start = state.classes.length;
+  const task: TaskInfo = { index: state.tasks.length, classStart: start, classEnd: start + classes.length };
+  const text = concatFloat([state.text, ...classes.map((c) => c.text)]);
+  const numTemplates = classes[0]!.text.length / D;
+  const tasks = [...state.tasks, task];
+  const { method, context } = await buildMethod({
+    settings, text, numTemplates, numClasses: task.classEnd, tasks: state.tasks,
+    tensors: state.method ? methodTensors(state.method) : null,
+    methodRng: Rng.fromState(state.methodRng), source: 'the current model',
+  });
+  const streams = cloneStreams(state.streams);
+  method.beginTask(task);
+
+  // The training split: the memory's exemplars (rows 0..M-1), then the new examples.
+  const M = state.bank.labels.length;
+  const N = classes.reduce((n, c) => n + c.n, 0);
+  const labels = new Int32Array(M + N);
+  labels.set(state.bank.labels);
+  let row = M;
+  classes.forEach((c, j) => { labels.fill(start + j, row, row + c.n); row += c.n; });
+  const split: FeaturesSplit = { features: concatFloat([state.bank.features, ...classes.map((c) => c.features)]), labels, n: M + N, views: 1, dim: D };
+
+  let lastLoss = NaN;
+  const tracked = recordingLoss(method, (l) => { lastLoss = l; });
+  const progressOf = (phase: LearnProgress['phase']): ProgressFactory => (_label, total) => {
+    let iteration = 0;
+    return {
+      tick: () => { iteration++; onProgress?.({ task: task.index, phase, iteration, total, loss: lastLoss }); },
+      done: () => {},
+    };
+  };
+  const s = method.schedule;
+  const schedules: Record<'train' | 'finetune', PhaseSchedule> = {
+    train: { epochs: s.epochs, lr: s.lr, warmup: s.warmup },
+    finetune: { epochs: s.finetuneEpochs, lr: s.finetuneLr, warmup: false },
+  };
+  const common = { batchSize: settings.batchSize, rng: streams.loop, label: `${method.name} task ${task.index}` };
+
+  // 1. Learn the new task on the memory plus all its examples.
+  const trained = method.trainable
+    ? trainPhase(tracked, 'train', range(0, M + N), schedules.train, { ...common, split, labels, progress: progressOf('train') })
+    : { iterations: 0, loss: null };
+
+  // 2. Memory update (a score-based selector reads the model's logits of each new class's examples).
+  let bank = state.bank;
+  if (method.trainable) {
+    const memory = memoryOfBank(state.bank, settings);
+    const select = getSelector(settings.selector);
+    let offset = M;
+    const newClasses: MemoryClass[] = classes.map((c, j) => {
+      const nc: MemoryClass = { label: start + j, candidates: range(offset, offset + c.n) };
+      offset += c.n;
+      return nc;
+    });
+    if (select.needsLogits) {
+      const predict = ensemblePredictor(method, context, streams.scoring);
+      for (const nc of newClasses) nc.logits = candidateLogits(predict, (idx) => gatherFeatures(split, idx), nc.candidates, settings.batchSize);
+    }
+    memory.update(newClasses, task.classEnd, select, streams.memory);
+    bank = compactBank(memory, split);
+  }
+
+  // 3. Class-balanced finetuning on the memory only, from the second task on.
+  const bankSplit: FeaturesSplit = { features: bank.features, labels: bank.labels, n: bank.labels.length, views: 1, dim: D };
+  const finetuned = method.trainable && task.index > 0 && bank.labels.length > 0
+    ? trainPhase(tracked, 'finetune', range(0, bank.labels.length), schedules.finetune, { ...common, split: bankSplit, labels: bank.labels, progress: progressOf('finetune') })
+    : { iterations: 0, loss: null };
+  method.endTask(task);
+
+  const next: ModelState = {
+    classes: [...state.classes, ...classes.map((c) => c.name)],
+    text, numTemplates, tasks, bank, method, context, streams,
+    methodRng: context.rng.state(),
+    noise: state.noise,
+    novelty: null, // the model changed: a threshold set on the old one means nothing now
+  };
+  const result: LearnResult = {
+    task: task.index,
+    classStart: task.classStart,
+    classEnd: task.classEnd,
+    trainSamples: M + N,
+    memorySize: bank.labels.length,
+    iterations: { train: trained.iterations, finetune: finetuned.iterations },
+    loss: { train: trained.loss, finetune: finetuned.loss },
+    seconds: (performance.now() - t0) / 1e3,
+  };
+  return { state: next, result };
+}

@@ -1,0 +1,294 @@
+/**
+ * `save(dir)` / `loadClassifier(dir)`: the run checkpoint's layout and crash safety (see
+ * `run/checkpoint.ts`), with the classifier's own bookkeeping in place of a run's:
+ *
+ *   DIR/
+ *     latest                          one line: the name of the current save
+ *     classifier-0002-1f2e3d4c/       one complete save (tasks learned + random suffix)
+ *       params.safetensors            every tensor of method.namedParameters(), F32, by name (as a checkpoint)
+ *       features.safetensors          text [C, P, D] F32; memory.features [M, D] F32; memory.labels [M] I32
+ *       state.json                    settings, class names, templates, encoder id, tasks, novelty
+ *                                     threshold, generator states, the list of tensors
+ *       COMPLETE                      sizes and sha256 of the three files; written last
+ *
+ * A save goes into a new directory, file by file (atomic writes), COMPLETE last; then `latest` is
+ * replaced atomically (the commit point) and only after that are older saves removed. A crash at
+ * any point leaves the previous save loadable. Loading trusts nothing: it follows `latest`,
+ * requires COMPLETE, checks the checksums, then every field.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import * as path from 'node:path';
+import { decodeSafetensors, encodeSafetensors, type SafeTensor } from '../data/safetensors.js';
+import { Rng, type RngState } from '../engine/random.js';
+import { perClassQuota, type MemoryBudget } from '../memory/memory.js';
+import { getSelector, type SelectorName } from '../memory/selectors.js';
+import type { TaskInfo } from '../methods/method.js';
+import { COMPLETE_FILE, LATEST_FILE, PARAMS_FILE, STATE_FILE } from '../run/checkpoint.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomicWrite.js';
+import { Clap4ClipError, DataError } from '../util/errors.js';
+import { buildMethod, type ClassifierSettings, type ModelState, type TensorSource } from './core.js';
+import type { NoveltyCalibration } from './types.js';
+
+/** `format` of state.json (and of the safetensors metadata) of a saved classifier. */
+export const CLASSIFIER_FORMAT = 'clap4clip-classifier';
+/** Bump when the meaning of a field changes; readers refuse other versions. */
+export const CLASSIFIER_VERSION = 1;
+/** Text features, exemplar features and their labels. */
+export const FEATURES_FILE = 'features.safetensors';
+const DIR_PATTERN = /^classifier-\d{4,}-[0-9a-f]{8}$/;
+const FILES = [PARAMS_FILE, FEATURES_FILE, STATE_FILE] as const;
+
+/** The content of state.json. */
+export interface ClassifierStateFile {
+  format: typeof CLASSIFIER_FORMAT;
+  version: typeof CLASSIFIER_VERSION;
+  settings: ClassifierSettings;
+  classes: string[];
+  numTemplates: number;
+  tasks: TaskInfo[];
+  memorySize: number;
+  novelty: NoveltyCalibration | null;
+  rng: { method: RngState; loop: RngState; memory: RngState; scoring: RngState; noise: RngState };
+  /** Tensors of params.safetensors in method.namedParameters() order. */
+  tensors: { name: string; shape: number[] }[];
+  createdAt: string;
+}
+
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/** Writes `state` under `dir` and returns the directory of this save. */
+export async function saveClassifier(dir: string, settings: ClassifierSettings, state: ModelState): Promise<string> {
+  const named = state.method ? state.method.namedParameters() : [];
+  const C = state.classes.length;
+  const D = settings.dim;
+  const M = state.bank.labels.length;
+  const stateFile: ClassifierStateFile = {
+    format: CLASSIFIER_FORMAT,
+    version: CLASSIFIER_VERSION,
+    settings: structuredClone({ ...settings, templates: [...settings.templates] }),
+    classes: [...state.classes],
+    numTemplates: state.numTemplates,
+    tasks: state.tasks.map((t) => ({ ...t })),
+    memorySize: M,
+    novelty: state.novelty ? { ...state.novelty } : null,
+    rng: {
+      method: state.methodRng,
+      loop: state.streams.loop.state(),
+      memory: state.streams.memory.state(),
+      scoring: state.streams.scoring.state(),
+      noise: state.noise,
+    },
+    tensors: named.map(([name, t]) => ({ name, shape: [...t.shape] })),
+    createdAt: new Date().toISOString(),
+  };
+  const params = encodeSafetensors(
+    Object.fromEntries(named.map(([name, t]): [string, SafeTensor] => [name, { dtype: 'F32', shape: [...t.shape], data: t.data }])),
+    { format: CLASSIFIER_FORMAT },
+    PARAMS_FILE,
+  );
+  const features = encodeSafetensors({
+    text: { dtype: 'F32', shape: [C, state.numTemplates, D], data: state.text },
+    'memory.features': { dtype: 'F32', shape: [M, D], data: state.bank.features },
+    'memory.labels': { dtype: 'I32', shape: [M], data: state.bank.labels },
+  }, { format: CLASSIFIER_FORMAT }, FEATURES_FILE);
+  const text = Buffer.from(JSON.stringify(stateFile, null, 1) + '\n');
+  const bytes: Record<(typeof FILES)[number], Uint8Array> = { [PARAMS_FILE]: params, [FEATURES_FILE]: features, [STATE_FILE]: text };
+
+  const root = path.resolve(dir);
+  const name = `classifier-${String(state.tasks.length).padStart(4, '0')}-${randomBytes(4).toString('hex')}`;
+  const target = path.join(root, name);
+  try {
+    await mkdir(target, { recursive: true });
+  } catch (err) {
+    throw new Clap4ClipError(`cannot create the save directory (${(err as Error).message})`, { file: target, cause: err });
+  }
+  for (const f of FILES) await writeFileAtomic(path.join(target, f), bytes[f]);
+  await writeJsonAtomic(path.join(target, COMPLETE_FILE), {
+    format: `${CLASSIFIER_FORMAT}-complete`,
+    files: Object.fromEntries(FILES.map((f) => [f, { bytes: bytes[f].length, sha256: sha256(bytes[f]) }])),
+  });
+  await writeFileAtomic(path.join(root, LATEST_FILE), `${name}\n`); // the commit point
+  for (const entry of await readdir(root)) {
+    const stale = (DIR_PATTERN.test(entry) && entry !== name) || (entry.startsWith('.') && entry.endsWith('.tmp'));
+    if (stale) await rm(path.join(root, entry), { recursive: true, force: true });
+  }
+  return target;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+async function readBytes(file: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new DataError(file, code === 'ENOENT' ? `${what} is missing` : `cannot read the ${what} (${(err as Error).message})`, { cause: err });
+  }
+}
+
+function parseJson(bytes: Buffer, file: string): unknown {
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (err) {
+    throw new DataError(file, `is not valid JSON (${(err as Error).message}); truncated or corrupt?`, { cause: err });
+  }
+}
+
+type Fail = (problem: string) => never;
+const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const intIn = (v: unknown, at: string, fail: Fail, min = 0): number =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= min ? v : fail(`${at} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+const finite = (v: unknown, at: string, fail: Fail): number => (typeof v === 'number' && Number.isFinite(v) ? v : fail(`${at} must be a finite number, got ${JSON.stringify(v)}`));
+const strings = (v: unknown, at: string, fail: Fail): string[] =>
+  Array.isArray(v) && v.every((s) => typeof s === 'string') ? [...v] : fail(`${at} must be an array of strings`);
+const rng = (v: unknown, at: string, fail: Fail): RngState => {
+  try {
+    return Rng.fromState(v as RngState).state();
+  } catch (err) {
+    return fail(`${at} is not a generator state (${(err as Error).message})`);
+  }
+};
+
+/** Checks an untrusted state.json. */
+export function parseStateFile(raw: unknown, file: string): ClassifierStateFile {
+  const fail: Fail = (problem) => {
+    throw new DataError(file, problem);
+  };
+  if (!isObj(raw)) return fail('must be a JSON object');
+  if (raw['format'] !== CLASSIFIER_FORMAT) fail(`"format" is ${JSON.stringify(raw['format'])}, expected "${CLASSIFIER_FORMAT}" (not a saved clap4clip classifier)`);
+  if (raw['version'] !== CLASSIFIER_VERSION) fail(`unsupported version ${JSON.stringify(raw['version'])} (this clap4clip reads version ${CLASSIFIER_VERSION})`);
+  const s = isObj(raw['settings']) ? raw['settings'] : fail('"settings" must be an object');
+  if (typeof s['method'] !== 'string') fail('settings.method must be a string');
+  if (!isObj(s['methodOptions'])) fail('settings.methodOptions must be an object');
+  const mem = isObj(s['memory']) ? s['memory'] : fail('settings.memory must be an object');
+  const budget = { kind: mem['kind'], size: mem['size'] } as MemoryBudget;
+  if (budget.kind !== 'total' && budget.kind !== 'perClass') fail('settings.memory.kind must be "total" or "perClass"');
+  try {
+    perClassQuota(budget, 1);
+    getSelector(String(s['selector']));
+  } catch (err) {
+    fail(`settings: ${(err as Error).message}`);
+  }
+  const settings: ClassifierSettings = {
+    method: s['method'] as string,
+    methodOptions: structuredClone(s['methodOptions'] as Record<string, unknown>),
+    samples: intIn(s['samples'], 'settings.samples', fail, 1),
+    batchSize: intIn(s['batchSize'], 'settings.batchSize', fail, 1),
+    memory: budget,
+    selector: s['selector'] as SelectorName,
+    dim: intIn(s['dim'], 'settings.dim', fail, 1),
+    logitScale: finite(s['logitScale'], 'settings.logitScale', fail),
+    templates: strings(s['templates'], 'settings.templates', fail),
+    encoderId: s['encoderId'] === null ? null : typeof s['encoderId'] === 'string' ? s['encoderId'] : fail('settings.encoderId must be a string or null'),
+    seed: intIn(s['seed'], 'settings.seed', fail, Number.MIN_SAFE_INTEGER),
+  };
+  const classes = strings(raw['classes'], 'classes', fail);
+  if (new Set(classes).size !== classes.length) fail('classes holds a name twice');
+  const tasks = (Array.isArray(raw['tasks']) ? raw['tasks'] : fail('tasks must be an array')).map((t, i): TaskInfo => {
+    if (!isObj(t)) return fail(`tasks[${i}] must be an object`);
+    const task = { index: intIn(t['index'], `tasks[${i}].index`, fail), classStart: intIn(t['classStart'], `tasks[${i}].classStart`, fail), classEnd: intIn(t['classEnd'], `tasks[${i}].classEnd`, fail, 1) };
+    if (task.index !== i || task.classEnd <= task.classStart) fail(`tasks[${i}] must have index ${i} and classEnd > classStart, got ${JSON.stringify(t)}`);
+    return task;
+  });
+  tasks.forEach((t, i) => {
+    if (t.classStart !== (i === 0 ? 0 : tasks[i - 1]!.classEnd)) fail(`tasks[${i}] starts at ${t.classStart}; tasks must be contiguous from class 0`);
+  });
+  if ((tasks.at(-1)?.classEnd ?? 0) !== classes.length) fail(`the tasks cover ${tasks.at(-1)?.classEnd ?? 0} classes, "classes" names ${classes.length}`);
+  const n = raw['novelty'];
+  const novelty = n === null ? null : isObj(n)
+    ? { threshold: finite(n['threshold'], 'novelty.threshold', fail), truePositiveRate: finite(n['truePositiveRate'], 'novelty.truePositiveRate', fail), samples: intIn(n['samples'], 'novelty.samples', fail, 1) }
+    : fail('novelty must be an object or null');
+  const r = isObj(raw['rng']) ? raw['rng'] : fail('rng must be an object');
+  const tensors = (Array.isArray(raw['tensors']) ? raw['tensors'] : fail('tensors must be an array')).map((e, i) => {
+    if (!isObj(e) || typeof e['name'] !== 'string' || !Array.isArray(e['shape'])) return fail(`tensors[${i}] must be { name, shape }`);
+    return { name: e['name'], shape: e['shape'].map((d, j) => intIn(d, `tensors[${i}].shape[${j}]`, fail)) };
+  });
+  return {
+    format: CLASSIFIER_FORMAT,
+    version: CLASSIFIER_VERSION,
+    settings,
+    classes,
+    numTemplates: intIn(raw['numTemplates'], 'numTemplates', fail, classes.length > 0 ? 1 : 0),
+    tasks,
+    memorySize: intIn(raw['memorySize'], 'memorySize', fail),
+    novelty,
+    rng: { method: rng(r['method'], 'rng.method', fail), loop: rng(r['loop'], 'rng.loop', fail), memory: rng(r['memory'], 'rng.memory', fail), scoring: rng(r['scoring'], 'rng.scoring', fail), noise: rng(r['noise'], 'rng.noise', fail) },
+    tensors,
+    createdAt: typeof raw['createdAt'] === 'string' ? raw['createdAt'] : fail('createdAt must be a string'),
+  };
+}
+
+/** A tensor of a decoded file with the expected dtype and shape, or a DataError. */
+function tensorOf(tensors: Record<string, SafeTensor>, name: string, dtype: 'F32' | 'I32', shape: number[], file: string): SafeTensor {
+  const t = tensors[name] ?? (() => { throw new DataError(file, `tensor "${name}" is missing`); })();
+  if (t.dtype !== dtype || JSON.stringify(t.shape) !== JSON.stringify(shape)) {
+    throw new DataError(file, `tensor "${name}" is ${t.dtype} ${JSON.stringify(t.shape)}, expected ${dtype} ${JSON.stringify(shape)}`);
+  }
+  if (dtype === 'F32') for (let i = 0; i < t.data.length; i++) if (!Number.isFinite(t.data[i] as number)) throw new DataError(file, `tensor "${name}" holds a non-finite value at element ${i}`);
+  return t;
+}
+
+/** Reads the current save under `dir`: the settings and the model state (method rebuilt). */
+export async function readClassifier(dir: string): Promise<{ settings: ClassifierSettings; state: ModelState }> {
+  const root = path.resolve(dir);
+  const latest = path.join(root, LATEST_FILE);
+  const pointer = (await readBytes(latest, 'save pointer (is this a directory written by save()?)')).toString('utf8').trim();
+  if (!DIR_PATTERN.test(pointer)) throw new DataError(latest, `does not name a saved classifier (got ${JSON.stringify(pointer.slice(0, 60))})`);
+  const sub = path.join(root, pointer);
+  const completeFile = path.join(sub, COMPLETE_FILE);
+  const complete = parseJson(await readBytes(completeFile, 'COMPLETE marker (the save is incomplete)'), completeFile) as { format?: unknown; files?: Record<string, { bytes?: unknown; sha256?: unknown }> };
+  if (!isObj(complete) || complete.format !== `${CLASSIFIER_FORMAT}-complete`) throw new DataError(completeFile, 'is not the COMPLETE marker of a saved classifier');
+  const bytes: Partial<Record<string, Buffer>> = {};
+  for (const f of FILES) {
+    const file = path.join(sub, f);
+    const b = await readBytes(file, f);
+    const want = complete.files?.[f];
+    if (want === undefined || b.length !== want.bytes || sha256(b) !== want.sha256) {
+      throw new DataError(file, `content does not match the checksum in ${COMPLETE_FILE}; modified or corrupted after it was saved`);
+    }
+    bytes[f] = b;
+  }
+  const stateFile = path.join(sub, STATE_FILE);
+  const saved = parseStateFile(parseJson(bytes[STATE_FILE]!, stateFile), stateFile);
+  const { settings } = saved;
+  const C = saved.classes.length;
+  const D = settings.dim;
+  const M = saved.memorySize;
+
+  const featuresFile = path.join(sub, FEATURES_FILE);
+  const feats = decodeSafetensors(bytes[FEATURES_FILE]!, featuresFile).tensors;
+  const text = tensorOf(feats, 'text', 'F32', [C, saved.numTemplates, D], featuresFile).data as Float32Array;
+  const bankFeatures = tensorOf(feats, 'memory.features', 'F32', [M, D], featuresFile).data as Float32Array;
+  const bankLabels = tensorOf(feats, 'memory.labels', 'I32', [M], featuresFile).data as Int32Array;
+  for (const y of bankLabels) if (!(y >= 0 && y < C)) throw new DataError(featuresFile, `memory.labels holds ${y}, outside the ${C} classes`);
+
+  const paramsFile = path.join(sub, PARAMS_FILE);
+  const params = decodeSafetensors(bytes[PARAMS_FILE]!, paramsFile).tensors;
+  const source: TensorSource = new Map(saved.tensors.map((e) => [e.name, tensorOf(params, e.name, 'F32', e.shape, paramsFile) as { shape: number[]; data: Float32Array }]));
+  if (Object.keys(params).length !== saved.tensors.length) throw new DataError(paramsFile, `holds ${Object.keys(params).length} tensors, state.json lists ${saved.tensors.length}`);
+
+  let method: ModelState['method'] = null;
+  let context: ModelState['context'] = null;
+  if (saved.tasks.length > 0) {
+    ({ method, context } = await buildMethod({
+      settings, text, numTemplates: saved.numTemplates, numClasses: C, tasks: saved.tasks, tensors: source,
+      methodRng: Rng.fromState(saved.rng.method), source: paramsFile,
+    }));
+  }
+  const state: ModelState = {
+    classes: saved.classes,
+    text,
+    numTemplates: saved.numTemplates,
+    tasks: saved.tasks,
+    bank: { features: bankFeatures, labels: bankLabels },
+    method,
+    context,
+    streams: { loop: Rng.fromState(saved.rng.loop), memory: Rng.fromState(saved.rng.memory), scoring: Rng.fromState(saved.rng.scoring) },
+    methodRng: saved.rng.method,
+    noise: saved.rng.noise,
+    novelty: saved.novelty,
+  };
+  return { settings, state };
+}
