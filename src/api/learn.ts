@@ -196,7 +196,7 @@ export async function learnTask(
 
   // 1. Learn the new task on the memory plus all its examples.
   const trained = method.trainable
-    ? trainPhase(tracked, 'train', range(0, M + N), schedules.train, { ...common, split, labels, progress: progressOf('train') })
+    ? await trainPhase(tracked, 'train', range(0, M + N), schedules.train, { ...common, split, labels, progress: progressOf('train') })
     : { iterations: 0, loss: null };
 
   // 2. Memory update (a score-based selector reads the model's logits of each new class's examples).
@@ -221,7 +221,7 @@ export async function learnTask(
   // 3. Class-balanced finetuning on the memory only, from the second task on.
   const bankSplit: FeaturesSplit = { features: bank.features, labels: bank.labels, n: bank.labels.length, views: 1, dim: D };
   const finetuned = method.trainable && task.index > 0 && bank.labels.length > 0
-    ? trainPhase(tracked, 'finetune', range(0, bank.labels.length), schedules.finetune, { ...common, split: bankSplit, labels: bank.labels, progress: progressOf('finetune') })
+    ? await trainPhase(tracked, 'finetune', range(0, bank.labels.length), schedules.finetune, { ...common, split: bankSplit, labels: bank.labels, progress: progressOf('finetune') })
     : { iterations: 0, loss: null };
   method.endTask(task);
 

@@ -263,7 +263,9 @@ export function resolveRunConfig(partial: unknown = {}): RunConfig {
     if (given['increment'] === undefined) cfg.increment = 5;
     if (given['shots'] === undefined) cfg.shots = 5;
   }
-  if (cfg.data !== 'synthetic' && (given['syntheticPreset'] !== undefined || Object.keys(cfg.syntheticOptions).length > 0)) {
+  // A resolved config (config.json, checkpoints) carries the default preset: only a different one is a mistake.
+  const presetGiven = given['syntheticPreset'] !== undefined && given['syntheticPreset'] !== DEFAULT_RUN_CONFIG.syntheticPreset;
+  if (cfg.data !== 'synthetic' && (presetGiven || Object.keys(cfg.syntheticOptions).length > 0)) {
     throw new Clap4ClipError(`config: "syntheticPreset"/"syntheticOptions" only apply when "data" is "synthetic" (data is ${JSON.stringify(cfg.data)})`);
   }
   return cfg;

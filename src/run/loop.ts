@@ -12,18 +12,25 @@
  * seeded root generator split into fixed streams, so a run is reproducible from its config. The
  * loop's own predictions (scoring, evaluation, detection) draw from streams of their own (see
  * `ensemblePredictor`), so they never shift what training draws.
+ *
+ * With a run directory the loop writes a checkpoint after every task (`checkpoint.ts`), and from
+ * a checkpoint it continues where that one ended: same streams, memory and metrics, so a resumed
+ * run computes exactly what an uninterrupted one does. Long synchronous phases pause regularly
+ * (`signals.ts`) so a stop request (SIGINT/SIGTERM) is seen mid-task.
  */
 import { buildScenario, textInIncrementalOrder, type Scenario } from '../data/scenario.js';
-import type { FeaturesDataset } from '../data/types.js';
+import type { FeaturesDataset, FeaturesSplit } from '../data/types.js';
 import { Rng } from '../engine/random.js';
 import type { ReliabilityBin } from '../eval/calibration.js';
 import { candidateLogits } from '../memory/candidateScores.js';
 import { ExemplarMemory, type NewClass } from '../memory/memory.js';
 import { getSelector } from '../memory/selectors.js';
 import type { Method, MethodContext, TaskInfo } from '../methods/method.js';
+import { captureSnapshot, resumePoint, writeCheckpoint, type CheckpointSnapshot } from './checkpoint.js';
 import type { RunConfig } from './config.js';
-import { ensemblePredictor, evalBatches, evaluateStep, gatherFeatures, predictBatches } from './evaluate.js';
+import { ensemblePredictor, evalBatches, evaluateStep, gatherFeatures, predictBatches, type EvalBatch, type PredictedBatches, type Predictor } from './evaluate.js';
 import { trainPhase, type PhaseSchedule } from './trainPhase.js';
+import { afterTask, Pacer, RunInterrupted, type StopRequest } from './signals.js';
 import { noveltyRecords, predictKnownAndNovel, type NoveltyRecord } from './novelty.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
@@ -123,8 +130,21 @@ export interface LoopOptions {
   context?: MethodContext;
   /** Progress bars for long phases (default: none). */
   progress?: ProgressFactory;
-  /** Called after every step (e.g. to print a line or write partial results). */
+  /** Called after every step, once its checkpoint is committed (e.g. to print a line). */
   onStep?: (step: StepRecord) => void | Promise<void>;
+  /** Run directory: a checkpoint is written into it after every task (needs `context`). */
+  runDir?: string;
+  /**
+   * Continue after this checkpoint (`readLatestCheckpoint`). The caller has already restored
+   * `method` with `restoreMethod(method, context.rng, resume)`; the loop takes the streams, memory
+   * and metrics from it and runs the remaining tasks (none when the run was finished).
+   */
+  resume?: CheckpointSnapshot;
+  /**
+   * Stop request (e.g. from a signal): seen at the pauses during a task, where the task is
+   * abandoned, and after each checkpoint but the last; the loop then throws `RunInterrupted`.
+   */
+  stop?: StopRequest;
 }
 
 function phaseSchedules(config: RunConfig, method: Method): { train: PhaseSchedule; finetune: PhaseSchedule } {
@@ -152,13 +172,35 @@ function concat(a: Int32Array, b: Int32Array): Int32Array {
   return out;
 }
 
-/** Runs the whole protocol of `config` with `method` on `dataset`. */
+/** Test batches predicted per group of this many, with a pause between groups. */
+const PACED_EVAL_GROUP = 8;
+
+/** `predictBatches` with pauses (every batch is predicted alone, so grouping changes nothing). */
+async function predictPaced(predict: Predictor, split: FeaturesSplit, batches: readonly EvalBatch[], onBatch: () => void, pacer: Pacer): Promise<PredictedBatches> {
+  const out: PredictedBatches = { classes: 0, samples: 1, batches: [] };
+  for (let s = 0; s < batches.length; s += PACED_EVAL_GROUP) {
+    const part = predictBatches(predict, split, batches.slice(s, s + PACED_EVAL_GROUP), onBatch);
+    out.classes = part.classes;
+    out.samples = part.samples;
+    out.batches.push(...part.batches);
+    await pacer.pause();
+  }
+  return out;
+}
+
+/** Runs the whole protocol of `config` with `method` on `dataset` (from `options.resume` on, if given). */
 export async function runClassIncremental(config: RunConfig, dataset: FeaturesDataset, method: Method, options: LoopOptions = {}): Promise<LoopResult> {
   const scenario = scenarioFor(config, dataset);
-  const streams = runStreams(config.seed);
+  const { runDir, context, stop } = options;
+  if (runDir !== undefined && context === undefined) throw new Error('runClassIncremental: checkpoints (runDir) need the method\'s context');
+  // On resume, streams, memory and metrics come from the checkpoint, before anything holds a stream.
+  const start = options.resume ? resumePoint(options.resume, config, scenario) : null;
+  const streams = start?.streams ?? runStreams(config.seed);
+  const memory = start?.memory ?? new ExemplarMemory({ kind: config.memoryKind, size: config.memorySize });
+  const result: LoopResult = start?.result ?? { scenario, accuracyMatrix: [], ece: { perBatchMean: [], dataset: [] }, reliability: [], novelty: [], timing: [], steps: [] };
+  const firstTask = start?.nextTask ?? 0;
   const progress = options.progress ?? silentProgress;
   const schedules = phaseSchedules(config, method);
-  const memory = new ExemplarMemory({ kind: config.memoryKind, size: config.memorySize });
   const select = getSelector(config.selector);
   const taskOf = new Int32Array(dataset.numClasses);
   for (const t of scenario.tasks) taskOf.fill(t.index, t.classStart, t.classEnd);
@@ -166,9 +208,12 @@ export async function runClassIncremental(config: RunConfig, dataset: FeaturesDa
   const train = { split: dataset.train, labels: scenario.trainLabels, batchSize: config.batchSize, rng: streams.loop, progress };
   const trainFeatures = (indices: Int32Array): Float32Array => gatherFeatures(dataset.train, indices);
 
-  const result: LoopResult = { scenario, accuracyMatrix: [], ece: { perBatchMean: [], dataset: [] }, reliability: [], novelty: [], timing: [], steps: [] };
   for (const task of scenario.tasks) {
     const t = task.index;
+    if (t < firstTask) continue;
+    // A stop during task t abandons it: the checkpoint of task t - 1 is the last complete state.
+    const pacer = new Pacer(stop, (reason) => new RunInterrupted(reason, afterTask(t - 1, numTasks), t - 1));
+    pacer.check();
     const tag = `task ${t + 1}/${numTasks}`;
     const t0 = performance.now();
     method.beginTask(task);
@@ -176,7 +221,7 @@ export async function runClassIncremental(config: RunConfig, dataset: FeaturesDa
     // 1. Learn the new task on the memory of earlier tasks plus all its training samples.
     const trainSet = concat(memory.indices(), scenario.trainIndices[t]!);
     const trained = method.trainable
-      ? trainPhase(method, 'train', trainSet, schedules.train, { ...train, label: `${method.name} ${tag} train` })
+      ? await trainPhase(method, 'train', trainSet, schedules.train, { ...train, label: `${method.name} ${tag} train`, pause: () => pacer.pause() })
       : { iterations: 0, loss: null };
     const t1 = performance.now();
 
@@ -185,8 +230,11 @@ export async function runClassIncremental(config: RunConfig, dataset: FeaturesDa
     if (method.trainable) {
       const newClasses = newClassesOf(task, scenario.trainIndices[t]!, scenario.trainLabels);
       if (select.needsLogits) {
-        const predict = ensemblePredictor(method, options.context, streams.scoring);
-        for (const nc of newClasses) nc.logits = candidateLogits(predict, trainFeatures, nc.candidates, config.evalBatchSize);
+        const predict = ensemblePredictor(method, context, streams.scoring);
+        for (const nc of newClasses) {
+          nc.logits = candidateLogits(predict, trainFeatures, nc.candidates, config.evalBatchSize);
+          await pacer.pause();
+        }
       }
       memory.update(newClasses, task.classEnd, select, streams.memory);
     }
@@ -194,22 +242,23 @@ export async function runClassIncremental(config: RunConfig, dataset: FeaturesDa
 
     // 3. Class-balanced finetuning on the memory only, from the second task on.
     const finetuned = method.trainable && t > 0 && memory.size > 0
-      ? trainPhase(method, 'finetune', memory.indices(), schedules.finetune, { ...train, label: `${method.name} ${tag} finetune` })
+      ? await trainPhase(method, 'finetune', memory.indices(), schedules.finetune, { ...train, label: `${method.name} ${tag} finetune`, pause: () => pacer.pause() })
       : { iterations: 0, loss: null };
     method.endTask(task);
     const t3 = performance.now();
 
     // 4. Evaluate every seen task over all seen classes, batched as `evalBatching` says.
-    const predict = ensemblePredictor(method, options.context, streams.evalNoise);
+    const predict = ensemblePredictor(method, context, streams.evalNoise);
     const seen = scenario.testIndices.slice(0, t + 1);
     const batches = evalBatches(config.evalBatching, seen, config.evalBatchSize, streams.evalOrder);
     const bar = progress(`${method.name} ${tag} eval`, batches.length);
-    const predicted = predictBatches(predict, dataset.test, batches, () => bar.tick());
+    const predicted = await predictPaced(predict, dataset.test, batches, () => bar.tick(), pacer);
     bar.done();
     const ev = evaluateStep(predicted, scenario.testLabels, taskOf, t + 1);
     const t4 = performance.now();
 
     // 5. Novel data detection: the later tasks' test samples through the same seen-class head.
+    const novelty: NoveltyRecord[] = [];
     if (config.novelty && t < numTasks - 1) {
       const all = predictKnownAndNovel(config.evalBatching, predict, dataset.test, scenario.testIndices, t + 1, predicted, {
         batchSize: config.evalBatchSize,
@@ -217,7 +266,8 @@ export async function runClassIncremental(config: RunConfig, dataset: FeaturesDa
         progress,
         label: `${method.name} ${tag} novelty`,
       });
-      result.novelty.push(...noveltyRecords(t, all, (i) => taskOf[scenario.testLabels[i]!]! <= t));
+      novelty.push(...noveltyRecords(t, all, (i) => taskOf[scenario.testLabels[i]!]! <= t));
+      await pacer.pause();
     }
     const t5 = performance.now();
 
@@ -239,13 +289,20 @@ export async function runClassIncremental(config: RunConfig, dataset: FeaturesDa
         total: (t5 - t0) / 1e3,
       },
     };
+    result.novelty.push(...novelty);
     result.accuracyMatrix.push(ev.accuracies);
     result.ece.perBatchMean.push(ev.ecePerBatchMean);
     result.ece.dataset.push(ev.eceDataset);
     result.reliability.push({ step: t, bins: ev.reliability });
     result.timing.push(step.seconds.total);
     result.steps.push(step);
+    // The task is complete: commit its checkpoint (a stop requested meanwhile waits for it).
+    if (runDir !== undefined) {
+      await writeCheckpoint(runDir, captureSnapshot({ config, method, methodRng: context!.rng, scenario, completedTask: t, memory, streams, result }));
+    }
     await options.onStep?.(step);
+    // After the last task only writing the results is left: the run finishes.
+    if (stop?.reason != null && t < numTasks - 1) throw new RunInterrupted(stop.reason, afterTask(t, numTasks), t);
   }
   return result;
 }

@@ -40,14 +40,16 @@ export function makeBatch(split: FeaturesSplit, labels: Int32Array, indices: Int
  * `schedule.epochs` epochs over `indices`: reshuffled every epoch, batches of `batchSize` with the
  * last partial batch kept (DataLoader's drop_last = False), lr set before every iteration over
  * S = epochs * ceil(N / B). Returns the iterations run and the mean loss of the last epoch.
+ * `ctx.pause`, when given, runs after every iteration (the run loop gives the event loop a turn
+ * there so that a stop signal is seen mid-task); it changes no computation.
  */
-export function trainPhase(
+export async function trainPhase(
   method: Method,
   phase: Phase,
   indices: Int32Array,
   schedule: PhaseSchedule,
-  ctx: { split: FeaturesSplit; labels: Int32Array; batchSize: number; rng: Rng; progress: ProgressFactory; label: string },
-): { iterations: number; loss: number | null } {
+  ctx: { split: FeaturesSplit; labels: Int32Array; batchSize: number; rng: Rng; progress: ProgressFactory; label: string; pause?: () => Promise<void> },
+): Promise<{ iterations: number; loss: number | null }> {
   const n = indices.length;
   const perEpoch = Math.ceil(n / ctx.batchSize);
   const total = schedule.epochs * perEpoch;
@@ -67,6 +69,7 @@ export function trainPhase(
       epochLoss += loss;
       k++;
       bar.tick(1, `loss ${loss.toFixed(3)}`);
+      if (ctx.pause) await ctx.pause();
     }
   }
   bar.done();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -179,4 +179,86 @@ test('the new flags parse: --selector, --eval-batching, --novelty[=false], --run
     runs: 3,
   });
   assert.equal(parseRunArgs(['--novelty=false']).values['novelty'], false);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Run directories: --force, --resume, the report
+
+/** results.json without what may differ between equal runs: timing, creation time, progress display. */
+function withoutTiming(r: Record<string, unknown>): Record<string, unknown> {
+  const c = structuredClone(r) as Record<string, any>;
+  for (const k of ['createdAt', 'timing', 'totalSeconds']) delete c[k];
+  delete c['config'].progress;
+  for (const s of c['steps']) delete s.seconds;
+  return c;
+}
+
+test('a different config is refused naming the keys unless --force; the same config starts over; a resume must not change it', async () => {
+  const dir = await tempDir();
+  const args = [...TINY, '--method', 'clip-adapter', '--epochs', '1', '--out', dir];
+  assert.equal(await runCommand(args, captureIO()), 0);
+  await assert.rejects(runCommand([...args, '--seed', '3', '--batch-size', '16'], captureIO()), (e: Error) => {
+    assert.match(e.message, /holds a run with a different config; differing keys: batchSize \(32 -> 16\), seed \(0 -> 3\) \(choose another --out, or --force to replace that run\)/);
+    return true;
+  });
+  await assert.rejects(runCommand(['--resume', dir, '--epochs', '3', '--memory-size', '10'], captureIO()), /cannot resume with a changed config; differing keys: epochs \(1 -> 3\), memorySize \(1000 -> 10\)/);
+  await assert.rejects(runCommand(['--resume', dir, '--force'], captureIO()), /--force and --resume contradict each other/);
+  await assert.rejects(runCommand(['--resume', dir, '--out', join(dir, 'elsewhere')], captureIO()), /name different directories/);
+  assert.equal(await runCommand([...args, '--seed', '3', '--force'], captureIO()), 0);
+  assert.equal((await readResults(dir))['config'] && ((await readResults(dir))['config'] as { seed: number }).seed, 3);
+  assert.equal(await runCommand([...args, '--seed', '3', '--progress', 'never'], captureIO()), 0, 'the same config (result-neutral keys aside) starts over');
+});
+
+test('--resume of a finished run rebuilds the same results from its checkpoint; a directory without a run is nothing to resume', async () => {
+  const dir = await tempDir();
+  assert.equal(await runCommand([...TINY, '--method', 'clap', '--epochs', '1', '--samples', '2', '--out', dir], captureIO()), 0);
+  const before = await readResults(dir);
+  const io = captureIO();
+  assert.equal(await runCommand(['--resume', dir, '--progress', 'never'], io), 0);
+  assert.match(io.out.join(''), /clap: resuming .* after task 2\/2/);
+  assert.deepEqual(withoutTiming(await readResults(dir)), withoutTiming(before));
+  await assert.rejects(runCommand(['--resume', await tempDir()], captureIO()), /nothing to resume: no config\.json or invocation\.json here/);
+});
+
+test('a comparison is resumed as a comparison: --method is a changed config', async () => {
+  const dir = await tempDir();
+  assert.equal(await runCommand([...TINY, '--epochs', '1', '--samples', '2', '--out', dir], captureIO()), 0);
+  await assert.rejects(runCommand(['--resume', dir, '--method', 'clap'], captureIO()), /differing keys: method \(comparison of zeroshot, clip-adapter, clap -> "clap"\)/);
+  await assert.rejects(runCommand([...TINY, '--epochs', '1', '--samples', '2', '--method', 'zeroshot', '--out', dir], captureIO()), /differing keys: layout \(comparison -> one run\)/);
+  assert.equal(await runCommand(['--resume', dir], captureIO()), 0);
+});
+
+test('run writes report.html into its directory (one run, repeated runs, comparison); a failing report is only a warning', async () => {
+  const one = await tempDir();
+  const io = captureIO();
+  assert.equal(await runCommand([...TINY, '--method', 'zeroshot', '--out', one], io), 0);
+  const html = await readFile(join(one, 'report.html'), 'utf8');
+  assert.match(html, /<svg/);
+  assert.match(io.out.join(''), new RegExp(`report -> ${join(one, 'report.html')}`));
+
+  const compare = await tempDir();
+  assert.equal(await runCommand([...TINY, '--epochs', '1', '--samples', '2', '--runs', '2', '--out', compare], captureIO()), 0);
+  const page = await readFile(join(compare, 'report.html'), 'utf8');
+  for (const m of ['zeroshot', 'clip-adapter', 'clap']) assert.ok(page.includes(m), m);
+
+  const broken = await tempDir();
+  await mkdir(join(broken, 'report.html', 'in-the-way'), { recursive: true }); // report.html cannot be a file here
+  const warned = captureIO();
+  assert.equal(await runCommand([...TINY, '--method', 'zeroshot', '--runs', '2', '--out', broken], warned), 0);
+  assert.match(warned.err.join(''), /clap4clip: warning: the report was not written \(.*\); the results are complete/);
+  checkResults(await readResults(join(broken, 'run-1')), 'zeroshot');
+});
+
+test('--force over another layout removes the earlier runs this one does not write (and nothing else)', async () => {
+  const dir = await tempDir();
+  const zs = [...TINY, '--method', 'zeroshot', '--out', dir];
+  assert.equal(await runCommand([...zs, '--runs', '3'], captureIO()), 0);
+  await writeFile(join(dir, 'notes.txt'), 'mine');
+  await assert.rejects(runCommand([...zs, '--runs', '2'], captureIO()), /differing keys: runs \(3 -> 2\)/);
+  assert.equal(await runCommand([...zs, '--runs', '2', '--force'], captureIO()), 0);
+  const list = async () => (await readdir(dir)).filter((e) => !e.startsWith('.')).sort();
+  assert.deepEqual(await list(), ['invocation.json', 'notes.txt', 'report.html', 'run-0', 'run-1', 'summary.json']);
+  assert.equal(await runCommand([...zs, '--force'], captureIO()), 0);
+  assert.deepEqual(await list(), ['accuracy_matrix.csv', 'checkpoint', 'config.json', 'notes.txt', 'report.html', 'results.json']);
+  assert.equal(await readFile(join(dir, 'notes.txt'), 'utf8'), 'mine');
 });

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { loadFeaturesDataset, validateFeaturesDataset } from '../../data/featuresDataset.js';
 import { generateSyntheticDataset } from '../../data/synthetic.js';
 import type { FeaturesDataset } from '../../data/types.js';
-import { createMethod, methods } from '../../methods/registry.js';
+import { methods } from '../../methods/registry.js';
 import {
   DEFAULT_RUN_CONFIG,
   didYouMean,
@@ -21,26 +21,22 @@ import {
   RUN_CONFIG_FIELDS,
   SYNTHETIC_PRESETS,
   type FieldSpec,
-  type MethodName,
   type RunConfig,
 } from '../../run/config.js';
-import type { Method, MethodContext } from '../../methods/method.js';
-import { methodContextFor, runClassIncremental, scenarioFor, type StepRecord } from '../../run/loop.js';
-import { progressFactory } from '../../run/progress.js';
-import { repeatedRunsTable, runDirName, summarizeRepeatedRuns, writeRepeatedRunsSummary, type RepeatedRunsSummary } from '../../run/repeatedRuns.js';
-import { isSynthetic, summarizeRun, writeRunResults, type RunResults } from '../../run/results.js';
+import { scenarioFor, type StepRecord } from '../../run/loop.js';
+import { repeatedRunsTable, summarizeRepeatedRuns, writeRepeatedRunsSummary, type RepeatedRunsSummary } from '../../run/repeatedRuns.js';
+import { isSynthetic, type RunResults } from '../../run/results.js';
+import { CONFIG_FILE } from '../../run/runDirectory.js';
+import { exitCodeFor, listenForStopSignals, RunInterrupted, StopRequest } from '../../run/signals.js';
 import { writeJsonAtomic } from '../../util/atomicWrite.js';
 import { Clap4ClipError } from '../../util/errors.js';
+import {
+  buildMethod, COMPARED_METHODS, INVOCATION_FILE, planRuns, prepareInvocation, readInvocation, runOne, writeRunReport,
+  type BuiltMethod, type CommandIO, type Invocation,
+} from './runOne.js';
 
-/** Where a command writes: stdout for results, stderr for progress (both replaceable in tests). */
-export interface CommandIO {
-  stdout: { write(s: string): unknown };
-  stderr: { write(s: string): unknown; isTTY?: boolean };
-}
+export { COMPARED_METHODS, type CommandIO };
 const PROCESS_IO: CommandIO = { stdout: process.stdout, stderr: process.stderr };
-
-/** Methods compared when no --method is given. */
-export const COMPARED_METHODS: MethodName[] = ['zeroshot', 'clip-adapter', 'clap'];
 
 /**
  * The no-argument benchmark: the `benchmark` synthetic world (100 classes in 10 tasks, 60 train /
@@ -51,7 +47,7 @@ export const COMPARED_METHODS: MethodName[] = ['zeroshot', 'clip-adapter', 'clap
 export const QUICK_BENCHMARK: Partial<RunConfig> = { syntheticPreset: 'benchmark', memorySize: 1000 };
 
 const FLAG_TO_FIELD = new Map<string, FieldSpec>(RUN_CONFIG_FIELDS.map((f) => [flagOf(f.key), f]));
-const EXTRA_FLAGS = ['--config', '--full', '--help', '-h'];
+const EXTRA_FLAGS = ['--config', '--full', '--resume', '--force', '--help', '-h'];
 
 export function runHelp(): string {
   const rows = RUN_CONFIG_FIELDS.map((f) => {
@@ -62,14 +58,23 @@ export function runHelp(): string {
   const methodRows = Object.entries(methods).map(([n, m]) => `  ${n.padEnd(20)} ${m.description}`);
   return [
     'Usage: clap4clip run [--config file.json] [--data DIR|synthetic] [--method NAME] [--seed N] [--out DIR] [options]',
+    '       clap4clip run --resume DIR',
     '',
     'Without --method: runs zeroshot, clip-adapter and clap on the same data and prints a comparison.',
     'Without --data: the synthetic "benchmark" world (100 classes, 10 tasks, 60/30 images per class, D = 256,',
     'memory 1000), a few minutes on 2 cores. Results on synthetic features are labelled synthetic.',
     'When comparing, --method-options go to clap only.',
     '',
+    'A checkpoint is written after every task. Ctrl-C (SIGINT) or SIGTERM stops at the next safe point and',
+    'keeps the last complete checkpoint (a task cut short is redone on --resume); a second signal quits at',
+    'once, which is also safe. The run ends by writing report.html into its directory.',
+    '',
     '  --config FILE                            JSON object of config keys (flags override it)',
     '  --full                                   the full CIFAR-100-sized synthetic protocol (500/100 per class, D = 512, memory 2000)',
+    '  --resume DIR                             continue the run(s) in DIR from the last complete task (same results as',
+    '                                           an uninterrupted run); options given must match the run\'s config',
+    '  --force                                  replace a run of a different config in --out DIR',
+
     ...rows,
     '',
     'Methods:',
@@ -80,6 +85,9 @@ export function runHelp(): string {
 interface ParsedArgs {
   help: boolean;
   full: boolean;
+  force: boolean;
+  /** --resume DIR. */
+  resume: string | null;
   configFile: string | null;
   /** Config values from flags, by key. */
   values: Record<string, unknown>;
@@ -87,7 +95,7 @@ interface ParsedArgs {
 
 /** `--flag value`, `--flag=value`, boolean `--flag`; unknown flags fail with a suggestion. */
 export function parseRunArgs(args: readonly string[]): ParsedArgs {
-  const out: ParsedArgs = { help: false, full: false, configFile: null, values: {} };
+  const out: ParsedArgs = { help: false, full: false, force: false, resume: null, configFile: null, values: {} };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (!arg.startsWith('-')) throw new Clap4ClipError(`run: unexpected argument "${arg}" (options start with --; see clap4clip run --help)`);
@@ -103,6 +111,8 @@ export function parseRunArgs(args: readonly string[]): ParsedArgs {
     };
     if (flag === '--help' || flag === '-h') out.help = true;
     else if (flag === '--full') out.full = true;
+    else if (flag === '--force') out.force = true;
+    else if (flag === '--resume') out.resume = takeValue();
     else if (flag === '--config') out.configFile = takeValue();
     else {
       const field = FLAG_TO_FIELD.get(flag);
@@ -149,7 +159,6 @@ function timestamp(): string {
 
 const pct = (x: number | null): string => (x === null ? '-' : (100 * x).toFixed(2));
 const signedPct = (x: number | null): string => (x === null ? '-' : `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)}`);
-const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /**
  * The comparison table (accuracies, BWT and forgetting in %, ECE of the final step, and the mean
@@ -182,39 +191,58 @@ function describeData(config: RunConfig, ds: FeaturesDataset, tasks: number): st
   return `${kind}: ${ds.numClasses} classes in ${tasks} tasks, D = ${ds.manifest.dim}, ${ds.train.n} train / ${ds.test.n} test, ${seeds}, eval batching ${config.evalBatching}${config.novelty ? ', novelty detection on' : ''}`;
 }
 
-/** A method and the context it was built with (the loop swaps evaluation noise into it). */
-interface BuiltMethod {
-  method: Method;
-  context: MethodContext;
+
+// ---------------------------------------------------------------------------------------------
+// What to run: a new invocation from the options, or the one recorded in a --resume directory
+
+/** A new invocation of `given` (config file + flags) over the benchmark defaults. */
+function newInvocation(given: Record<string, unknown>, full: boolean, force: boolean): Invocation {
+  const isSyntheticData = (given['data'] ?? DEFAULT_RUN_CONFIG.data) === 'synthetic';
+  if (full && !isSyntheticData) throw new Clap4ClipError('run: --full selects the full synthetic protocol; it cannot be combined with a data directory');
+  const partial: Record<string, unknown> = { ...(isSyntheticData && !full ? QUICK_BENCHMARK : {}), ...given };
+  const compare = given['method'] === undefined;
+  const probe = resolveRunConfig(compare ? { ...partial, method: 'clap' } : partial);
+  const root = probe.out ?? path.join('runs', `${compare ? 'compare' : probe.method}-${timestamp()}`);
+  partial['out'] = root;
+  return { root, single: !compare && probe.runs === 1, compare, partial, resume: false, force };
 }
 
-/** Build the method of `config` (fails early on bad method options, before any training). */
-async function buildMethod(config: RunConfig, ds: FeaturesDataset): Promise<BuiltMethod> {
-  const context = methodContextFor(config, ds);
-  const method = await createMethod(config.method, context, {
-    samples: config.samples,
-    batchSize: config.batchSize,
-    methodOptions: config.methodOptions,
-  });
-  return { method, context };
+/**
+ * The invocation recorded in `root` (config.json of one run, or invocation.json), with `given`
+ * over it: a key that changes results is refused later (`checkDirectories`), naming it.
+ */
+async function resumedInvocation(root: string, given: Record<string, unknown>, parsed: ParsedArgs): Promise<Invocation> {
+  if (parsed.force) throw new Clap4ClipError('--force and --resume contradict each other: --resume continues a run, --force replaces it');
+  if (parsed.full) throw new Clap4ClipError('run: --full cannot be combined with --resume (a resumed run keeps its own config)');
+  const out = given['out'];
+  if (typeof out === 'string' && path.resolve(out) !== path.resolve(root)) throw new Clap4ClipError(`run: --out ${out} and --resume ${root} name different directories`);
+  const stored = await readInvocation(root);
+  if (stored === null) {
+    throw new Clap4ClipError(`nothing to resume: no ${CONFIG_FILE} or ${INVOCATION_FILE} here (a run stopped before it wrote either starts again with its original command)`, { file: root });
+  }
+  if (stored.compare && given['method'] !== undefined) {
+    throw new Clap4ClipError(`cannot resume with a changed config; differing keys: method (comparison of ${COMPARED_METHODS.join(', ')} -> ${JSON.stringify(given['method'])})`, { file: root });
+  }
+  return { root, ...stored, partial: { ...stored.partial, ...given, out: root }, resume: true, force: false };
 }
 
-/** Train and evaluate one method; writes results.json + accuracy_matrix.csv into `dir`. */
-async function runOne(config: RunConfig, ds: FeaturesDataset, { method, context }: BuiltMethod, dir: string, io: CommandIO): Promise<RunResults> {
-  const progress = progressFactory(config.progress, io.stderr);
-  const verbose = config.progress === 'always' || (config.progress === 'auto' && io.stderr.isTTY === true);
-  const onStep = (s: StepRecord): void => {
-    if (!verbose) return;
-    io.stderr.write(`${config.method} after task ${s.task + 1}: acc ${pct(mean(s.accuracies))}% (tasks: ${s.accuracies.map((a) => pct(a)).join(' ')}), ECE ${s.eceDataset.toFixed(4)}, ${s.seconds.total.toFixed(1)}s\n`);
-  };
-  const loop = await runClassIncremental(config, ds, method, { context, progress, onStep });
-  const results = summarizeRun(config, ds, method.name, loop);
-  await writeRunResults(dir, results);
-  return results;
+/** A path as a shell word (quoted when it needs to be). */
+function shellWord(p: string): string {
+  return /^[\w@%+=:,./-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Entry of `clap4clip run`. Returns the exit code; throws Clap4ClipError on bad input. */
-export async function runCommand(args: string[], io: CommandIO = PROCESS_IO): Promise<number> {
+export interface RunCommandOptions {
+  /** The run's stop request (default: a new one, set by SIGINT/SIGTERM while the runs are going). */
+  stop?: StopRequest;
+  /** Called after every task of every run, once its checkpoint is committed. */
+  onStep?: (dir: string, step: StepRecord) => void | Promise<void>;
+}
+
+/**
+ * Entry of `clap4clip run`. Returns the exit code (0; 128 + signal number when stopped by a
+ * signal, after printing how to resume); throws Clap4ClipError on bad input.
+ */
+export async function runCommand(args: string[], io: CommandIO = PROCESS_IO, options: RunCommandOptions = {}): Promise<number> {
   const parsed = parseRunArgs(args);
   if (parsed.help) {
     io.stdout.write(runHelp() + '\n');
@@ -222,64 +250,72 @@ export async function runCommand(args: string[], io: CommandIO = PROCESS_IO): Pr
   }
   const fromFile = parsed.configFile === null ? {} : await readConfigFile(parsed.configFile);
   const given = { ...fromFile, ...parsed.values };
-  const isSyntheticData = (given['data'] ?? DEFAULT_RUN_CONFIG.data) === 'synthetic';
-  if (parsed.full && !isSyntheticData) throw new Clap4ClipError('run: --full selects the full synthetic protocol; it cannot be combined with a data directory');
-  const base = isSyntheticData && !parsed.full ? QUICK_BENCHMARK : {};
-  const compare = given['method'] === undefined;
-  const methodsToRun: MethodName[] = compare ? COMPARED_METHODS : [given['method'] as MethodName];
-  // Method options are for the method run; when comparing, they go to clap (the others take none).
-  const configs = methodsToRun.map((m) =>
-    resolveRunConfig({ ...base, ...given, method: m, ...(compare && m !== 'clap' ? { methodOptions: {} } : {}) }),
-  );
-  const first = configs[0]!;
-  const outRoot = first.out ?? path.join('runs', `${compare ? 'compare' : first.method}-${timestamp()}`);
+  const inv = parsed.resume !== null ? await resumedInvocation(parsed.resume, given, parsed) : newInvocation(given, parsed.full, parsed.force);
+  const plan = planRuns(inv);
+  const first = plan[0]!.leaves[0]!.config;
 
   const ds = await loadRunData(first);
   io.stdout.write(`clap4clip run: ${describeData(first, ds, scenarioFor(first, ds).tasks.length)}\n`);
-  // Every method is built for the first seed before any training, so bad options fail early.
+  // Every method is built for its first run before any training, so bad options fail early.
   const builtFirst: BuiltMethod[] = [];
-  for (const config of configs) builtFirst.push(await buildMethod(config, ds));
-  const all: RunResults[] = [];
-  const summaries: RepeatedRunsSummary[] = [];
-  for (const [i, config] of configs.entries()) {
-    const methodDir = compare ? path.join(outRoot, config.method) : outRoot;
-    const runs: RunResults[] = [];
-    // --runs N: seeds seed..seed+N-1, each in run-<seed>/ (a single run writes into methodDir).
-    for (let r = 0; r < config.runs; r++) {
-      const seeded = { ...config, seed: config.seed + r };
-      const dir = config.runs > 1 ? path.join(methodDir, runDirName(seeded.seed)) : methodDir;
-      const built = r === 0 ? builtFirst[i]! : await buildMethod(seeded, ds);
-      const res = await runOne({ ...seeded, out: dir }, ds, built, dir, io);
-      runs.push(res);
-      io.stdout.write(`  ${res.method}${config.runs > 1 ? ` seed ${seeded.seed}` : ''}: average ${pct(res.averageAccuracy)}%, last ${pct(res.lastAccuracy)}% in ${res.totalSeconds.toFixed(1)}s -> ${path.join(dir, 'results.json')}\n`);
+  for (const m of plan) builtFirst.push(await buildMethod(m.leaves[0]!.config, ds));
+  await prepareInvocation(inv, plan);
+
+  const stop = options.stop ?? new StopRequest();
+  const stopListening = options.stop ? () => undefined : listenForStopSignals(stop, io.stderr);
+  let current = inv.root;
+  try {
+    const all: RunResults[] = [];
+    const summaries: RepeatedRunsSummary[] = [];
+    for (const [i, m] of plan.entries()) {
+      const runs: RunResults[] = [];
+      for (const [r, leaf] of m.leaves.entries()) {
+        if (stop.reason !== null) throw new RunInterrupted(stop.reason, `before starting ${leaf.dir}`);
+        current = leaf.dir;
+        const res = await runOne(ds, leaf, io, { resume: inv.resume, force: inv.force, stop, built: r === 0 ? builtFirst[i]! : undefined, onStep: options.onStep });
+        runs.push(res);
+        io.stdout.write(`  ${res.method}${m.repeated ? ` seed ${leaf.config.seed}` : ''}: average ${pct(res.averageAccuracy)}%, last ${pct(res.lastAccuracy)}% in ${res.totalSeconds.toFixed(1)}s -> ${path.join(leaf.dir, 'results.json')}\n`);
+      }
+      current = inv.root;
+      all.push(...runs);
+      if (m.repeated) {
+        const summary = summarizeRepeatedRuns(runs);
+        await writeRepeatedRunsSummary(m.dir, summary);
+        summaries.push(summary);
+      }
     }
-    all.push(...runs);
-    if (config.runs > 1) {
-      const summary = summarizeRepeatedRuns(runs);
-      await writeRepeatedRunsSummary(methodDir, summary);
-      summaries.push(summary);
-    }
-  }
-  io.stdout.write('\n' + (all[0]!.synthetic ? 'Results on SYNTHETIC features (not CLIP):\n' : '') + comparisonTable(all) + '\n');
-  io.stdout.write(`accuracies in %, BWT/forgetting in points, ECE (15 bins) of the final step: dataset-level and mean over test batches${all.some((r) => r.noveltyMean.energy) ? '; AUROC: novel data detection by energy, mean over steps' : ''}\n`);
-  for (const summary of summaries) io.stdout.write('\n' + repeatedRunsTable(summary) + '\n');
-  if (compare) {
-    await writeJsonAtomic(path.join(outRoot, 'comparison.json'), {
-      synthetic: all[0]!.synthetic,
-      methods: all.map((r) => ({
-        method: r.method,
-        seed: r.config.seed,
-        averageAccuracy: r.averageAccuracy,
-        lastAccuracy: r.lastAccuracy,
-        backwardTransfer: r.backwardTransfer,
-        forgetting: r.forgetting,
-        ece: { dataset: r.ece.dataset.at(-1), perBatchMean: r.ece.perBatchMean.at(-1) },
-        noveltyMean: r.noveltyMean,
-        totalSeconds: r.totalSeconds,
-        results: path.relative(outRoot, path.join(r.config.out!, 'results.json')),
-      })),
-      ...(summaries.length > 0 ? { summaries: summaries.map((x) => path.join(x.method, 'summary.json')) } : {}),
-    });
+    io.stdout.write('\n' + (all[0]!.synthetic ? 'Results on SYNTHETIC features (not CLIP):\n' : '') + comparisonTable(all) + '\n');
+    io.stdout.write(`accuracies in %, BWT/forgetting in points, ECE (15 bins) of the final step: dataset-level and mean over test batches${all.some((r) => r.noveltyMean.energy) ? '; AUROC: novel data detection by energy, mean over steps' : ''}\n`);
+    for (const summary of summaries) io.stdout.write('\n' + repeatedRunsTable(summary) + '\n');
+    if (inv.compare) await writeComparison(inv.root, all, summaries);
+    if (stop.reason !== null) throw new RunInterrupted(stop.reason, 'before writing the report');
+    await writeRunReport(inv, plan, io);
+  } catch (err) {
+    if (!(err instanceof RunInterrupted)) throw err;
+    const of = current !== inv.root ? ` of ${current}` : '';
+    io.stderr.write(`clap4clip: ${err.message}${of}; resume with \`clap4clip run --resume ${shellWord(inv.root)}\`\n`);
+    return exitCodeFor(err.reason);
+  } finally {
+    stopListening();
   }
   return 0;
+}
+
+async function writeComparison(root: string, all: RunResults[], summaries: RepeatedRunsSummary[]): Promise<void> {
+  await writeJsonAtomic(path.join(root, 'comparison.json'), {
+    synthetic: all[0]!.synthetic,
+    methods: all.map((r) => ({
+      method: r.method,
+      seed: r.config.seed,
+      averageAccuracy: r.averageAccuracy,
+      lastAccuracy: r.lastAccuracy,
+      backwardTransfer: r.backwardTransfer,
+      forgetting: r.forgetting,
+      ece: { dataset: r.ece.dataset.at(-1), perBatchMean: r.ece.perBatchMean.at(-1) },
+      noveltyMean: r.noveltyMean,
+      totalSeconds: r.totalSeconds,
+      results: path.relative(root, path.join(r.config.out!, 'results.json')),
+    })),
+    ...(summaries.length > 0 ? { summaries: summaries.map((x) => path.join(x.method, 'summary.json')) } : {}),
+  });
 }
