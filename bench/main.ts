@@ -17,7 +17,6 @@ import { repoRoot } from '../src/util/paths.js';
 import { createClapStep, type PhaseTimes } from './clapStep.js';
 import { measureTorchStep } from './torchReference.js';
 import { measureProtocol } from './protocol.js';
-import { benchFeatureExtraction } from './featureExtraction.js';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -59,6 +58,8 @@ export async function runBench(args: string[]): Promise<number> {
 async function benchFeatures(): Promise<void> {
   const out = join(repoRoot(), 'bench', 'results', 'features.json');
   console.log('feature extraction on a random ViT-B/16-sized vision tower (builds a 345 MB model once)...');
+  // Imported here: loading transformers.js (and sharp) into the process slows the engine step.
+  const { benchFeatureExtraction } = await import('./featureExtraction.js');
   const r = await benchFeatureExtraction({ batches: 4, threads: 2, batch: 32 });
   mkdirSync(dirname(out), { recursive: true });
   await writeJsonAtomic(out, { date: new Date().toISOString(), ...r });

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MALLOC_TUNABLES } from '../src/cli/mallocTunables.js';
 
 export interface ProtocolMeasurement {
   method: string;
@@ -29,6 +30,7 @@ export function measureProtocol(method = 'clap', extraArgs: string[] = []): Prot
   const child = spawnSync(process.execPath, ['--import', fileURLToPath(new URL('./reportPeakRss.js', import.meta.url)), cli, 'run', '--full', '--method', method, '--out', out, '--progress', 'never', ...extraArgs], {
     encoding: 'utf8',
     maxBuffer: 64 * 2 ** 20,
+    env: { ...process.env, ...MALLOC_TUNABLES },
   });
   const wallSeconds = (performance.now() - t0) / 1e3;
   if (child.status !== 0) throw new Error(`protocol run failed (${child.status}): ${child.stderr.slice(-2000)}`);
