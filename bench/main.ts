@@ -16,6 +16,7 @@ import { writeJsonAtomic } from '../src/util/atomicWrite.js';
 import { repoRoot } from '../src/util/paths.js';
 import { createClapStep, type PhaseTimes } from './clapStep.js';
 import { measureTorchStep } from './torchReference.js';
+import { MALLOC_TUNABLES } from '../src/cli/mallocTunables.js';
 import { measureProtocol } from './protocol.js';
 
 function median(xs: number[]): number {
@@ -85,7 +86,9 @@ async function benchEngine(args: string[]): Promise<void> {
   const withTorch = !args.includes('--no-torch');
   const shape = { classes: 100, batch: 32, samples: 20, dim: 512 };
 
-  const torchBefore = withTorch ? measureTorchStep(steps) : { unavailable: 'skipped (--no-torch)' };
+  const skipped = { unavailable: 'skipped (--no-torch)' };
+  const torchBefore = withTorch ? measureTorchStep(steps) : skipped;
+  const torchTunedBefore = withTorch ? measureTorchStep(steps, { mallocTunables: true }) : skipped;
   const { step, parameterCount } = createClapStep(shape);
   for (let i = 0; i < warmup; i++) step();
   const phases: PhaseTimes[] = [];
@@ -97,18 +100,27 @@ async function benchEngine(args: string[]): Promise<void> {
     loss = r.loss;
   }
   const rssAfter = process.memoryUsage().rss;
-  const torchAfter = withTorch ? measureTorchStep(steps) : torchBefore;
+  const torchAfter = withTorch ? measureTorchStep(steps) : skipped;
+  const torchTunedAfter = withTorch ? measureTorchStep(steps, { mallocTunables: true }) : skipped;
   const phaseMedians = Object.fromEntries(Object.keys(phases[0]!).map((k) => [k, median(phases.map((p) => p[k as keyof PhaseTimes]))]));
   const stepMs = phaseMedians['total']!;
-  const torchMs = 'medianMs' in torchBefore && 'medianMs' in torchAfter ? (torchBefore.medianMs + torchAfter.medianMs) / 2 : null;
+  const meanOf = (a: object, b: object) => ('medianMs' in a && 'medianMs' in b ? ((a.medianMs as number) + (b.medianMs as number)) / 2 : null);
+  const torchMs = meanOf(torchBefore, torchAfter);
+  const torchTunedMs = meanOf(torchTunedBefore, torchTunedAfter);
+  const mallocTunables = Object.keys(MALLOC_TUNABLES).every((k) => process.env[k] !== undefined);
   const result = {
     date: new Date().toISOString(),
     shape,
     parameterCount,
     steps,
     clapStep: { medianMs: stepMs, phasesMedianMs: phaseMedians, lastLoss: loss, rssGrowthMB: (rssAfter - rssBefore) / 2 ** 20 },
+    engineMallocTunables: mallocTunables,
+    // PyTorch as users run it (glibc's default malloc): the comparison the issue asks for.
     torch: { before: torchBefore, after: torchAfter, medianMs: torchMs },
     ratioToTorch: torchMs === null ? null : stepMs / torchMs,
+    // PyTorch with the same malloc settings as this engine's launcher.
+    torchWithMallocTunables: { before: torchTunedBefore, after: torchTunedAfter, medianMs: torchTunedMs },
+    ratioToTorchWithMallocTunables: torchTunedMs === null ? null : stepMs / torchTunedMs,
     gemmGflops: {
       '512x512x512': gemmThroughput(512, 512, 512),
       '100x512x2048': gemmThroughput(100, 512, 2048),
@@ -120,6 +132,7 @@ async function benchEngine(args: string[]): Promise<void> {
   const ratio = result.ratioToTorch === null ? 'n/a' : result.ratioToTorch.toFixed(2);
   console.log(`CLAP step: ${stepMs.toFixed(1)} ms median (${Object.entries(phaseMedians).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')})`);
   console.log(`PyTorch 1 thread: ${torchMs === null ? JSON.stringify(torchBefore) : `${torchMs.toFixed(1)} ms`}; ratio ${ratio}`);
+  if (torchTunedMs !== null) console.log(`PyTorch 1 thread with the same malloc settings: ${torchTunedMs.toFixed(1)} ms; ratio ${(stepMs / torchTunedMs).toFixed(2)}`);
   console.log(`wrote ${out}`);
 }
 
