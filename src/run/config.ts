@@ -9,6 +9,8 @@
  */
 import { SYNTHETIC_DEFAULTS, SYNTHETIC_TINY, type SyntheticConfig } from '../data/synthetic.js';
 import type { ClassOrderSpec } from '../data/scenario.js';
+import { readClassOrderFile } from '../data/classOrderFile.js';
+import { existsSync } from 'node:fs';
 import { SELECTOR_NAMES, type SelectorName } from '../memory/selectors.js';
 import { Clap4ClipError } from '../util/errors.js';
 
@@ -164,7 +166,9 @@ const object: Check = (v, key) =>
 const classOrder: Check = (v, key) => {
   if (v === 'reference' || v === 'identity') return v;
   if (Array.isArray(v) && v.every((x) => Number.isInteger(x))) return [...(v as number[])];
-  return fail(key, `must be "reference", "identity" or a list of integer labels, got ${show(v)}`);
+  // Any other string names a class-order file; the resolved config keeps the list itself.
+  if (typeof v === 'string' && (v.includes('/') || v.includes('.') || existsSync(v))) return readClassOrderFile(v);
+  return fail(key, `must be "reference", "identity", a list of integer labels or a class-order file, got ${show(v)}`);
 };
 
 const flagInt = (s: string): unknown => (/^-?\d+$/.test(s) ? Number(s) : s);
@@ -178,7 +182,7 @@ const flagJson = (s: string): unknown => {
     return s;
   }
 };
-const flagOrder = (s: string): unknown => (s === 'reference' || s === 'identity' ? s : s.split(',').map((x) => flagInt(x.trim())));
+const flagOrder = (s: string): unknown => (s === 'reference' || s === 'identity' || !/^[\d,\s]+$/.test(s) ? s : s.split(',').map((x) => flagInt(x.trim())));
 
 export const RUN_CONFIG_FIELDS: readonly FieldSpec[] = [
   { key: 'data', arg: 'DIR|synthetic', help: 'features dataset directory, or the built-in synthetic world', check: text },
@@ -186,7 +190,7 @@ export const RUN_CONFIG_FIELDS: readonly FieldSpec[] = [
   { key: 'syntheticOptions', arg: 'JSON', help: 'synthetic generator overrides, e.g. {"trainPerClass":100}', check: object, fromFlag: flagJson },
   { key: 'method', arg: METHOD_NAMES.join('|'), help: 'method to train', check: oneOf(METHOD_NAMES) },
   { key: 'seed', arg: 'N', help: 'run index: seed of every random draw, class order 1993 + N', check: int(0, MAX_SEED), fromFlag: flagInt },
-  { key: 'classOrder', arg: 'reference|identity|L,L,...', help: 'class order', check: classOrder, fromFlag: flagOrder },
+  { key: 'classOrder', arg: 'reference|identity|L,L,...|FILE', help: 'class order (FILE: JSON array or labels separated by commas/new lines)', check: classOrder, fromFlag: flagOrder },
   { key: 'baseClasses', arg: 'N|null', help: 'classes in the first task (null: increment)', check: int(1, Number.MAX_SAFE_INTEGER, true), fromFlag: flagNullableInt },
   { key: 'increment', arg: 'N', help: 'classes per task', check: int(1), fromFlag: flagInt },
   { key: 'shots', arg: 'N|null', help: 'few-shot: training samples per class after the first task', check: int(1, Number.MAX_SAFE_INTEGER, true), fromFlag: flagNullableInt },
