@@ -2,7 +2,7 @@
  * Turning what a user passes (paths, encoded bytes, RGB pixels, feature arrays) into checked,
  * unit-norm features [n, D]. Every problem is a Clap4ClipError that says which input is wrong.
  */
-import sharp from 'sharp';
+import { decodeImageFile } from '../data/datasets/imageFolder.js';
 import type { ClipEncoder, RgbImage } from '../encoders/types.js';
 import { Clap4ClipError } from '../util/errors.js';
 import type { ImageInput, PredictInputs } from './types.js';
@@ -30,13 +30,7 @@ export async function decodeImage(input: ImageInput, what: string): Promise<RgbI
   }
   const source = typeof input === 'string' ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   try {
-    const { data, info } = await sharp(source, { failOn: 'truncated' })
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
-    return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+    return await decodeImageFile(source);
   } catch (err) {
     const where = typeof input === 'string' ? { file: input } : {};
     throw new Clap4ClipError(`${typeof input === 'string' ? '' : `${what}: `}cannot decode the image (${(err as Error).message})`, { ...where, cause: err });

@@ -131,14 +131,14 @@ export function negMcVarianceScore(logitsTBC: Float32Array, T: number, B: number
  * low, one point per *distinct* score (a tie group is taken all at once), with the cumulative
  * true positives (known) and false positives (novel) at score >= threshold.
  */
-interface ClfCurve {
+export interface ClfCurve {
   tps: number[];
   fps: number[];
   P: number;
   N: number;
 }
 
-function clfCurve(fn: string, known: ArrayLike<number>, novel: ArrayLike<number>): ClfCurve {
+export function clfCurve(fn: string, known: ArrayLike<number>, novel: ArrayLike<number>): ClfCurve {
   if (known.length === 0) throw new Error(`${fn}: no known (positive) scores`);
   if (novel.length === 0) throw new Error(`${fn}: no novel (negative) scores`);
   const items: { s: number; pos: boolean }[] = [];

@@ -15,7 +15,8 @@ test('rocCurve: one point per distinct score, ties entered at once, from (0, 0) 
   for (let i = 1; i < fpr.length; i++) area += ((fpr[i]! - fpr[i - 1]!) * (tpr[i]! + tpr[i - 1]!)) / 2;
   assert.ok(Math.abs(area - 0.75) < 1e-12);
   assert.equal(auroc(known, novel), 0.75);
-  assert.throws(() => rocCurve([], [1]), /needs known and novel scores/);
+  assert.throws(() => rocCurve([], [1]), /rocCurve: no known \(positive\) scores/);
+  assert.throws(() => rocCurve([1], []), /rocCurve: no novel \(negative\) scores/);
   assert.throws(() => rocCurve([NaN], [1]), /known score 0 is not finite/);
 });
 

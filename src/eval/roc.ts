@@ -3,6 +3,7 @@
  * known), and a downsampling that keeps a plot small. The areas themselves (AUROC, AUPR, FPR95) are
  * computed exactly from all scores in `novelty.ts`; these points are only for drawing.
  */
+import { clfCurve } from './novelty.js';
 
 /**
  * sklearn `roc_curve(..., drop_intermediate=False)` with known as the positive class: one point per
@@ -11,31 +12,8 @@
  * non-decreasing from 0 to 1.
  */
 export function rocCurve(known: ArrayLike<number>, novel: ArrayLike<number>): { fpr: number[]; tpr: number[] } {
-  if (known.length === 0 || novel.length === 0) throw new Error(`rocCurve: needs known and novel scores, got ${known.length} and ${novel.length}`);
-  const items: { s: number; pos: boolean }[] = [];
-  const add = (xs: ArrayLike<number>, pos: boolean, what: string): void => {
-    for (let i = 0; i < xs.length; i++) {
-      const s = xs[i]!;
-      if (!Number.isFinite(s)) throw new Error(`rocCurve: ${what} score ${i} is not finite (${s})`);
-      items.push({ s, pos });
-    }
-  };
-  add(known, true, 'known');
-  add(novel, false, 'novel');
-  items.sort((a, b) => b.s - a.s);
-  const fpr = [0];
-  const tpr = [0];
-  let tp = 0;
-  let fp = 0;
-  for (let i = 0; i < items.length; i++) {
-    if (items[i]!.pos) tp++;
-    else fp++;
-    if (i === items.length - 1 || items[i + 1]!.s !== items[i]!.s) {
-      fpr.push(fp / novel.length);
-      tpr.push(tp / known.length);
-    }
-  }
-  return { fpr, tpr };
+  const { tps, fps, P, N } = clfCurve('rocCurve', known, novel);
+  return { fpr: [0, ...fps.map((fp) => fp / N)], tpr: [0, ...tps.map((tp) => tp / P)] };
 }
 
 /**

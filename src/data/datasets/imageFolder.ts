@@ -24,8 +24,8 @@ import type { DatasetOptions, ImageDataset, ImageItem } from './registry.js';
 
 export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp'];
 
-/** Decode an image file to 8-bit RGB HWC. Rejects on unreadable or corrupt files. */
-export async function decodeImageFile(file: string): Promise<RgbImage> {
+/** Decode an image file (or its encoded bytes) to 8-bit RGB HWC. Rejects on unreadable or corrupt input. */
+export async function decodeImageFile(file: string | Buffer): Promise<RgbImage> {
   const { data, info } = await sharp(file, { failOn: 'truncated' })
     .removeAlpha()
     .toColourspace('srgb')
