@@ -17,3 +17,8 @@ test('the launcher passes stdout and the exit code of the command through', () =
   assert.equal(unknown.status, 2);
   assert.match(unknown.stderr, /unknown command "frobnicate"\. Must be one of \[run, /);
 });
+
+test('the built command-line entry is executable (npx clap4clip runs the file itself)', async () => {
+  const { statSync } = await import('node:fs');
+  assert.ok((statSync(launcher).mode & 0o111) !== 0, `${launcher} is not executable`);
+});
