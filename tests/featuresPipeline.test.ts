@@ -10,16 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { featuresCommand } from '../src/cli/commands/features.js';
+import { recordingIO } from '../src/cli/commands/io.js';
 import { runCommand } from '../src/cli/commands/run.js';
 import { loadFeaturesDataset } from '../src/data/featuresDataset.js';
 import { CIFAR100_CLASS_NAMES } from '../src/data/datasets/cifar100.js';
 import { buildTinyClip } from '../src/encoders/fixtures/tinyClip.js';
 import { Rng } from '../src/engine/random.js';
 
-function captureIO() {
-  const out: string[] = [], err: string[] = [];
-  return { out, err, stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s), isTTY: false } };
-}
 
 /** n CIFAR-100 binary records, `perClass` of each fine label in turn, with seeded pixels. */
 function cifarRecords(perClass: number, rng: Rng): Buffer {
@@ -47,7 +44,7 @@ test('a CIFAR-100 binary distribution goes through features (tiny CLIP, offline)
     await writeFile(join(cifar, 'test.bin'), cifarRecords(1, rng));
     await writeFile(join(cifar, 'fine_label_names.txt'), CIFAR100_CLASS_NAMES.join('\n') + '\n');
     const out = join(root, 'features');
-    const io = captureIO();
+    const io = recordingIO();
     const code = await featuresCommand(['--dataset', 'cifar100', '--root', root, '--encoder', model, '--out', out, '--offline', '--quiet'], io);
     assert.equal(code, 0, io.err.join(''));
     const ds = await loadFeaturesDataset(out);
@@ -64,7 +61,7 @@ test('a CIFAR-100 binary distribution goes through features (tiny CLIP, offline)
     for (let j = 0; j < d; j++) diff += Math.abs(ds.train.features[j]! - ds.train.features[d + j]!);
     assert.ok(diff > 1e-4, 'mirror view equals the image');
 
-    const runIo = captureIO();
+    const runIo = recordingIO();
     const runOut = join(root, 'run');
     const runCode = await runCommand(['--data', out, '--method', 'clap', '--increment', '50', '--epochs', '1', '--finetune-epochs', '1',
       '--samples', '2', '--memory-kind', 'perClass', '--memory-size', '1', '--out', runOut, '--progress', 'never'], runIo);
@@ -95,13 +92,13 @@ test('an image folder (PNG and JPEG) goes through features and then a zero-shot 
       }
     }
     const out = join(root, 'features');
-    const io = captureIO();
+    const io = recordingIO();
     const code = await featuresCommand(['--dataset', 'image-folder', '--root', images, '--encoder', model, '--out', out, '--offline', '--quiet', '--views', '1'], io);
     assert.equal(code, 0, io.err.join(''));
     const ds = await loadFeaturesDataset(out);
     assert.equal(ds.train.n + ds.test.n, 20);
     assert.deepEqual([...ds.manifest.classNames].sort(), [...classes].sort());
-    const runIo = captureIO();
+    const runIo = recordingIO();
     const runCode = await runCommand(['--data', out, '--method', 'zeroshot', '--increment', '2', '--class-order', 'identity', '--out', join(root, 'run'), '--progress', 'never'], runIo);
     assert.equal(runCode, 0, runIo.err.join(''));
   } finally {

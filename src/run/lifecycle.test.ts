@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
-import { runCommand, type CommandIO } from '../cli/commands/run.js';
+import { runCommand } from '../cli/commands/run.js';
+import { recordingIO } from '../cli/commands/io.js';
 import { generateSyntheticDataset, SYNTHETIC_TINY } from '../data/synthetic.js';
 import { createMethod } from '../methods/registry.js';
 import { readLatestCheckpoint, restoreMethod } from './checkpoint.js';
@@ -30,11 +31,6 @@ async function tempDir(): Promise<string> {
   return d;
 }
 
-function captureIO(): CommandIO & { out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { out, err, stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s), isTTY: false } };
-}
 
 /** results.json without what may differ between equal runs: timing, creation time, the directory. */
 function comparable(r: Record<string, unknown>): Record<string, unknown> {
@@ -59,18 +55,18 @@ for (const method of ['clap', 'clip-adapter']) {
   test(`${method}: stopped after task 2, then --resume: the same results.json as an uninterrupted run`, async () => {
     const root = await tempDir();
     const args = [...TINY, '--method', method];
-    assert.equal(await runCommand([...args, '--out', join(root, 'whole')], captureIO()), 0);
+    assert.equal(await runCommand([...args, '--out', join(root, 'whole')], recordingIO()), 0);
 
     const dir = join(root, 'parts');
     const stop = new StopRequest();
-    const io = captureIO();
+    const io = recordingIO();
     const code = await runCommand([...args, '--out', dir], io, { stop, onStep: (_dir, s) => { if (s.task === 1) stop.request('SIGINT'); } });
     assert.equal(code, 130);
     assert.match(io.err.join(''), new RegExp(`interrupted by SIGINT after task 2/5; resume with \`clap4clip run --resume ${dir}\``));
     assert.equal((await readLatestCheckpoint(dir))!.state.completedTask, 1);
     assert.equal(await exists(join(dir, 'results.json')), false);
 
-    const resumed = captureIO();
+    const resumed = recordingIO();
     assert.equal(await runCommand(['--resume', dir], resumed), 0);
     assert.match(resumed.out.join(''), /resuming .* after task 2\/5/);
     assert.deepEqual(await results(dir), await results(join(root, 'whole')));
@@ -85,15 +81,15 @@ test('comparison and repeated runs: stopped inside the second run directory, res
     ['runs', [...TINY, '--method', 'clap', '--runs', '2'], ['run-0', 'run-1']],
   ];
   for (const [name, args, leaves] of cases) {
-    assert.equal(await runCommand([...args, '--out', join(root, `${name}-whole`)], captureIO()), 0);
+    assert.equal(await runCommand([...args, '--out', join(root, `${name}-whole`)], recordingIO()), 0);
     const dir = join(root, `${name}-parts`);
     const stop = new StopRequest();
-    const io = captureIO();
+    const io = recordingIO();
     const onStep = (leaf: string, s: { task: number }): void => { if (leaf.endsWith(leaves[1]!) && s.task === 0) stop.request('SIGTERM'); };
     assert.equal(await runCommand([...args, '--out', dir], io, { stop, onStep }), 143);
     assert.match(io.err.join(''), new RegExp(`interrupted by SIGTERM after task 1/\\d of ${join(dir, leaves[1]!)}; resume with`));
     assert.equal(await exists(join(dir, leaves[2] ?? leaves[1]!, 'results.json')), false);
-    assert.equal(await runCommand(['--resume', dir], captureIO()), 0);
+    assert.equal(await runCommand(['--resume', dir], recordingIO()), 0);
     for (const leaf of leaves) assert.deepEqual(await results(join(dir, leaf)), await results(join(root, `${name}-whole`, leaf)), `${name} ${leaf}`);
     assert.ok(await exists(join(dir, 'report.html')), `${name}: report.html`);
   }

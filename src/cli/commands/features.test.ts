@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadFeaturesDataset } from '../../data/featuresDataset.js';
 import type { ClipEncoder, RgbImage } from '../../encoders/types.js';
-import { featuresCommand, parseShard, type FeaturesIO, type LoadClipEncoder } from './features.js';
+import { featuresCommand, parseShard, type LoadClipEncoder } from './features.js';
+import { recordingIO } from './io.js';
 
 const DIM = 8;
 
@@ -31,10 +32,6 @@ function fakeEncoder(): ClipEncoder {
   };
 }
 
-function captureIO(): FeaturesIO & { out: string[]; err: string[] } {
-  const out: string[] = [], err: string[] = [];
-  return { out, err, stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) } };
-}
 
 describe('clap4clip features', () => {
   let tmp: string, root: string;
@@ -56,7 +53,7 @@ describe('clap4clip features', () => {
   after(async () => {
     await rm(tmp, { recursive: true, force: true });
   });
-  const run = (args: string[], io = captureIO()) => featuresCommand(args, io, { loadEncoder }).then((code) => ({ code, io }));
+  const run = (args: string[], io = recordingIO()) => featuresCommand(args, io, { loadEncoder }).then((code) => ({ code, io }));
 
   it('prints help listing the datasets', async () => {
     const { code, io } = await run(['--help']);

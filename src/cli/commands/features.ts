@@ -7,12 +7,8 @@ import { loadTemplatesFile } from '../../data/datasets/templates.js';
 import { extractFeatures, mergeShards, type ExtractOptions, type ExtractProgress } from '../../encoders/featureCache.js';
 import type { ClipEncoder } from '../../encoders/types.js';
 import { Clap4ClipError } from '../../util/errors.js';
+import { PROCESS_IO, type CommandIO } from './io.js';
 
-export interface FeaturesIO {
-  stdout: { write(s: string): unknown };
-  stderr: { write(s: string): unknown; isTTY?: boolean };
-}
-const PROCESS_IO: FeaturesIO = { stdout: process.stdout, stderr: process.stderr };
 
 /** The signature of `loadClipEncoder` in `encoders/clip.ts`. */
 export type LoadClipEncoder = (
@@ -111,7 +107,7 @@ function formatDuration(s: number): string {
 }
 
 /** Progress on stderr: a rewritten line on a terminal, a line every 10 s in a log file. */
-function progressPrinter(io: FeaturesIO): (p: ExtractProgress) => void {
+function progressPrinter(io: CommandIO): (p: ExtractProgress) => void {
   const tty = io.stderr.isTTY === true;
   let last = 0;
   return (p) => {
@@ -125,7 +121,7 @@ function progressPrinter(io: FeaturesIO): (p: ExtractProgress) => void {
   };
 }
 
-export async function featuresCommand(args: string[], io: FeaturesIO = PROCESS_IO, deps: { loadEncoder?: LoadClipEncoder } = {}): Promise<number> {
+export async function featuresCommand(args: string[], io: CommandIO = PROCESS_IO, deps: { loadEncoder?: LoadClipEncoder } = {}): Promise<number> {
   if (args[0] === 'merge') {
     const { flags, positional } = parse(args.slice(1), ['--out', '--overwrite', '--help', '-h'], true);
     if (flags.has('--help') || flags.has('-h')) {

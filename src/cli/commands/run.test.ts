@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { validateAccuracyMatrix } from '../../eval/accuracyMatrix.js';
-import { parseRunArgs, runCommand, type CommandIO } from './run.js';
+import { parseRunArgs, runCommand } from './run.js';
+import { recordingIO } from './io.js';
 import { synthCommand } from './synth.js';
 
 const dirs: string[] = [];
@@ -17,12 +18,6 @@ async function tempDir(): Promise<string> {
   return d;
 }
 
-/** Captures stdout/stderr (stderr is not a TTY, so no progress bars). */
-function captureIO(): CommandIO & { out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { out, err, stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s), isTTY: false } };
-}
 
 const TINY = ['--synthetic-preset', 'tiny', '--increment', '5'];
 
@@ -49,7 +44,7 @@ function checkResults(r: Record<string, unknown>, method: string): void {
 for (const method of ['zeroshot', 'clip-adapter']) {
   test(`run --method ${method} on a tiny synthetic dataset writes results.json and the CSV`, async () => {
     const dir = await tempDir();
-    const io = captureIO();
+    const io = recordingIO();
     assert.equal(await runCommand([...TINY, '--method', method, '--out', dir, '--seed', '1'], io), 0);
     const r = await readResults(dir);
     checkResults(r, method);
@@ -64,7 +59,7 @@ for (const method of ['zeroshot', 'clip-adapter']) {
 
 test('run without --method compares zeroshot, clip-adapter and clap; clap beats zeroshot', async () => {
   const dir = await tempDir();
-  const io = captureIO();
+  const io = recordingIO();
   // A tiny world where the image class centres sit further from their text anchors than in the
   // default tiny preset, so zero-shot is clearly below what training reaches.
   const harder = ['--synthetic-options', '{"imageOffset":1.2,"testPerClass":30}'];
@@ -89,7 +84,7 @@ test('run without --method compares zeroshot, clip-adapter and clap; clap beats 
 
 test('run reads a features directory written by synth, and a config file', async () => {
   const data = await tempDir();
-  const io = captureIO();
+  const io = recordingIO();
   assert.equal(await synthCommand(['--out', data, '--preset', 'tiny', '--seed', '3'], io), 0);
   const cfgDir = await tempDir();
   const cfgFile = join(cfgDir, 'run.json');
@@ -100,7 +95,7 @@ test('run reads a features directory written by synth, and a config file', async
 });
 
 test('bad input fails with one clear message', async () => {
-  const io = captureIO();
+  const io = recordingIO();
   await assert.rejects(runCommand(['--epoch', '3'], io), /unknown option --epoch \(did you mean --epochs\?\)/);
   await assert.rejects(runCommand(['--method', 'clop'], io), /"method" must be one of \[clap, clap-deterministic, zeroshot, clip-adapter\]/);
   await assert.rejects(runCommand(['--batch-size', 'x'], io), /"batchSize" must be an integer, got "x"/);
@@ -115,7 +110,7 @@ test('bad input fails with one clear message', async () => {
 
 test('the built-in benchmark end to end (tiny preset) with novelty on by default: detection, reliability and the batching mode in results.json', async () => {
   const dir = await tempDir();
-  const io = captureIO();
+  const io = recordingIO();
   assert.equal(await runCommand([...TINY, '--method', 'clap', '--epochs', '2', '--out', dir], io), 0);
   const r = await readResults(dir);
   checkResults(r, 'clap');
@@ -135,7 +130,7 @@ test('the built-in benchmark end to end (tiny preset) with novelty on by default
 
 test('--runs 2 writes run-0/ and run-1/ and a summary whose mean and std match the two results', async () => {
   const dir = await tempDir();
-  const io = captureIO();
+  const io = recordingIO();
   assert.equal(await runCommand([...TINY, '--method', 'zeroshot', '--runs', '2', '--out', dir], io), 0);
   const runs = [await readResults(join(dir, 'run-0')), await readResults(join(dir, 'run-1'))];
   runs.forEach((r, i) => {
@@ -196,54 +191,54 @@ function withoutTiming(r: Record<string, unknown>): Record<string, unknown> {
 test('a different config is refused naming the keys unless --force; the same config starts over; a resume must not change it', async () => {
   const dir = await tempDir();
   const args = [...TINY, '--method', 'clip-adapter', '--epochs', '1', '--out', dir];
-  assert.equal(await runCommand(args, captureIO()), 0);
-  await assert.rejects(runCommand([...args, '--seed', '3', '--batch-size', '16'], captureIO()), (e: Error) => {
+  assert.equal(await runCommand(args, recordingIO()), 0);
+  await assert.rejects(runCommand([...args, '--seed', '3', '--batch-size', '16'], recordingIO()), (e: Error) => {
     assert.match(e.message, /holds a run with a different config; differing keys: batchSize \(32 -> 16\), seed \(0 -> 3\) \(choose another --out, or --force to replace that run\)/);
     return true;
   });
-  await assert.rejects(runCommand(['--resume', dir, '--epochs', '3', '--memory-size', '10'], captureIO()), /cannot resume with a changed config; differing keys: epochs \(1 -> 3\), memorySize \(1000 -> 10\)/);
-  await assert.rejects(runCommand(['--resume', dir, '--force'], captureIO()), /--force and --resume contradict each other/);
-  await assert.rejects(runCommand(['--resume', dir, '--out', join(dir, 'elsewhere')], captureIO()), /name different directories/);
-  assert.equal(await runCommand([...args, '--seed', '3', '--force'], captureIO()), 0);
+  await assert.rejects(runCommand(['--resume', dir, '--epochs', '3', '--memory-size', '10'], recordingIO()), /cannot resume with a changed config; differing keys: epochs \(1 -> 3\), memorySize \(1000 -> 10\)/);
+  await assert.rejects(runCommand(['--resume', dir, '--force'], recordingIO()), /--force and --resume contradict each other/);
+  await assert.rejects(runCommand(['--resume', dir, '--out', join(dir, 'elsewhere')], recordingIO()), /name different directories/);
+  assert.equal(await runCommand([...args, '--seed', '3', '--force'], recordingIO()), 0);
   assert.equal((await readResults(dir))['config'] && ((await readResults(dir))['config'] as { seed: number }).seed, 3);
-  assert.equal(await runCommand([...args, '--seed', '3', '--progress', 'never'], captureIO()), 0, 'the same config (result-neutral keys aside) starts over');
+  assert.equal(await runCommand([...args, '--seed', '3', '--progress', 'never'], recordingIO()), 0, 'the same config (result-neutral keys aside) starts over');
 });
 
 test('--resume of a finished run rebuilds the same results from its checkpoint; a directory without a run is nothing to resume', async () => {
   const dir = await tempDir();
-  assert.equal(await runCommand([...TINY, '--method', 'clap', '--epochs', '1', '--samples', '2', '--out', dir], captureIO()), 0);
+  assert.equal(await runCommand([...TINY, '--method', 'clap', '--epochs', '1', '--samples', '2', '--out', dir], recordingIO()), 0);
   const before = await readResults(dir);
-  const io = captureIO();
+  const io = recordingIO();
   assert.equal(await runCommand(['--resume', dir, '--progress', 'never'], io), 0);
   assert.match(io.out.join(''), /clap: resuming .* after task 2\/2/);
   assert.deepEqual(withoutTiming(await readResults(dir)), withoutTiming(before));
-  await assert.rejects(runCommand(['--resume', await tempDir()], captureIO()), /nothing to resume: no config\.json or invocation\.json here/);
+  await assert.rejects(runCommand(['--resume', await tempDir()], recordingIO()), /nothing to resume: no config\.json or invocation\.json here/);
 });
 
 test('a comparison is resumed as a comparison: --method is a changed config', async () => {
   const dir = await tempDir();
-  assert.equal(await runCommand([...TINY, '--epochs', '1', '--samples', '2', '--out', dir], captureIO()), 0);
-  await assert.rejects(runCommand(['--resume', dir, '--method', 'clap'], captureIO()), /differing keys: method \(comparison of zeroshot, clip-adapter, clap -> "clap"\)/);
-  await assert.rejects(runCommand([...TINY, '--epochs', '1', '--samples', '2', '--method', 'zeroshot', '--out', dir], captureIO()), /differing keys: layout \(comparison -> one run\)/);
-  assert.equal(await runCommand(['--resume', dir], captureIO()), 0);
+  assert.equal(await runCommand([...TINY, '--epochs', '1', '--samples', '2', '--out', dir], recordingIO()), 0);
+  await assert.rejects(runCommand(['--resume', dir, '--method', 'clap'], recordingIO()), /differing keys: method \(comparison of zeroshot, clip-adapter, clap -> "clap"\)/);
+  await assert.rejects(runCommand([...TINY, '--epochs', '1', '--samples', '2', '--method', 'zeroshot', '--out', dir], recordingIO()), /differing keys: layout \(comparison -> one run\)/);
+  assert.equal(await runCommand(['--resume', dir], recordingIO()), 0);
 });
 
 test('run writes report.html into its directory (one run, repeated runs, comparison); a failing report is only a warning', async () => {
   const one = await tempDir();
-  const io = captureIO();
+  const io = recordingIO();
   assert.equal(await runCommand([...TINY, '--method', 'zeroshot', '--out', one], io), 0);
   const html = await readFile(join(one, 'report.html'), 'utf8');
   assert.match(html, /<svg/);
   assert.match(io.out.join(''), new RegExp(`report -> ${join(one, 'report.html')}`));
 
   const compare = await tempDir();
-  assert.equal(await runCommand([...TINY, '--epochs', '1', '--samples', '2', '--runs', '2', '--out', compare], captureIO()), 0);
+  assert.equal(await runCommand([...TINY, '--epochs', '1', '--samples', '2', '--runs', '2', '--out', compare], recordingIO()), 0);
   const page = await readFile(join(compare, 'report.html'), 'utf8');
   for (const m of ['zeroshot', 'clip-adapter', 'clap']) assert.ok(page.includes(m), m);
 
   const broken = await tempDir();
   await mkdir(join(broken, 'report.html', 'in-the-way'), { recursive: true }); // report.html cannot be a file here
-  const warned = captureIO();
+  const warned = recordingIO();
   assert.equal(await runCommand([...TINY, '--method', 'zeroshot', '--runs', '2', '--out', broken], warned), 0);
   assert.match(warned.err.join(''), /clap4clip: warning: the report was not written \(.*\); the results are complete/);
   checkResults(await readResults(join(broken, 'run-1')), 'zeroshot');
@@ -252,13 +247,13 @@ test('run writes report.html into its directory (one run, repeated runs, compari
 test('--force over another layout removes the earlier runs this one does not write (and nothing else)', async () => {
   const dir = await tempDir();
   const zs = [...TINY, '--method', 'zeroshot', '--out', dir];
-  assert.equal(await runCommand([...zs, '--runs', '3'], captureIO()), 0);
+  assert.equal(await runCommand([...zs, '--runs', '3'], recordingIO()), 0);
   await writeFile(join(dir, 'notes.txt'), 'mine');
-  await assert.rejects(runCommand([...zs, '--runs', '2'], captureIO()), /differing keys: runs \(3 -> 2\)/);
-  assert.equal(await runCommand([...zs, '--runs', '2', '--force'], captureIO()), 0);
+  await assert.rejects(runCommand([...zs, '--runs', '2'], recordingIO()), /differing keys: runs \(3 -> 2\)/);
+  assert.equal(await runCommand([...zs, '--runs', '2', '--force'], recordingIO()), 0);
   const list = async () => (await readdir(dir)).filter((e) => !e.startsWith('.')).sort();
   assert.deepEqual(await list(), ['invocation.json', 'notes.txt', 'report.html', 'run-0', 'run-1', 'summary.json']);
-  assert.equal(await runCommand([...zs, '--force'], captureIO()), 0);
+  assert.equal(await runCommand([...zs, '--force'], recordingIO()), 0);
   assert.deepEqual(await list(), ['accuracy_matrix.csv', 'checkpoint', 'config.json', 'notes.txt', 'report.html', 'results.json']);
   assert.equal(await readFile(join(dir, 'notes.txt'), 'utf8'), 'mine');
 });

@@ -32,11 +32,11 @@ import { writeJsonAtomic } from '../../util/atomicWrite.js';
 import { Clap4ClipError } from '../../util/errors.js';
 import {
   buildMethod, COMPARED_METHODS, INVOCATION_FILE, planRuns, prepareInvocation, readInvocation, runOne, writeRunReport,
-  type BuiltMethod, type CommandIO, type Invocation,
+  type BuiltMethod, type Invocation,
 } from './runOne.js';
+import { PROCESS_IO, type CommandIO } from './io.js';
 
 export { COMPARED_METHODS, type CommandIO };
-const PROCESS_IO: CommandIO = { stdout: process.stdout, stderr: process.stderr };
 
 /**
  * The no-argument benchmark: the `benchmark` synthetic world (100 classes in 10 tasks, 60 train /

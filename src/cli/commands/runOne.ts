@@ -29,15 +29,11 @@ import {
 import type { StopRequest } from '../../run/signals.js';
 import { writeJsonAtomic } from '../../util/atomicWrite.js';
 import { Clap4ClipError, DataError } from '../../util/errors.js';
+import type { CommandIO } from './io.js';
 
 /** Methods compared when no --method is given. */
 export const COMPARED_METHODS: MethodName[] = ['zeroshot', 'clip-adapter', 'clap'];
 
-/** Where a command writes: stdout for results, stderr for progress (both replaceable in tests). */
-export interface CommandIO {
-  stdout: { write(s: string): unknown };
-  stderr: { write(s: string): unknown; isTTY?: boolean };
-}
 
 // ---------------------------------------------------------------------------------------------
 // The invocation and its record

@@ -6,9 +6,7 @@ import { writeFeaturesDataset } from '../../data/featuresDataset.js';
 import { generateSyntheticDataset } from '../../data/synthetic.js';
 import { didYouMean, SYNTHETIC_PRESET_NAMES, SYNTHETIC_PRESETS, type SyntheticPreset } from '../../run/config.js';
 import { Clap4ClipError } from '../../util/errors.js';
-import type { CommandIO } from './run.js';
-
-const PROCESS_IO: CommandIO = { stdout: process.stdout, stderr: process.stderr };
+import { PROCESS_IO, type CommandIO } from './io.js';
 
 export function synthHelp(): string {
   return [
