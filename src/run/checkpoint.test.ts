@@ -14,9 +14,9 @@ import type { Method, MethodContext } from '../methods/method.js';
 import { createMethod } from '../methods/registry.js';
 import { Clap4ClipError } from '../util/errors.js';
 import {
-  captureSnapshot, readLatestCheckpoint, restoreMethod, resumePoint, writeCheckpoint, LATEST_FILE, PARAMS_FILE, STATE_FILE,
-  type CheckpointSnapshot, type CheckpointStage,
+  readLatestCheckpoint, writeCheckpoint, LATEST_FILE, PARAMS_FILE, STATE_FILE, type CheckpointSnapshot, type CheckpointStage,
 } from './checkpoint.js';
+import { captureSnapshot, restoreMethod, resumePoint } from './snapshot.js';
 import { resolveRunConfig, type RunConfig } from './config.js';
 import { methodContextFor, runClassIncremental, runStreams, scenarioFor, type LoopResult, type StepRecord } from './loop.js';
 import { CHECKPOINT_DIR } from './runDirectory.js';
