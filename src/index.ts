@@ -13,13 +13,12 @@
  * ```
  * @example The class-incremental benchmark protocol on the built-in synthetic world.
  * ```ts
- * import { createMethod, generateSyntheticDataset, methodContextFor, resolveRunConfig, runClassIncremental,
+ * import { createMethod, generateSyntheticDataset, methodSetupFor, resolveRunConfig, runClassIncremental,
  *   SYNTHETIC_PRESETS, averageAccuracy } from 'clap4clip';
  * const config = resolveRunConfig({ syntheticPreset: 'tiny', increment: 5 });
  * const dataset = generateSyntheticDataset(SYNTHETIC_PRESETS[config.syntheticPreset]);
- * const context = methodContextFor(config, dataset);
- * const method = await createMethod(config.method, context, { samples: config.samples, batchSize: config.batchSize, methodOptions: config.methodOptions });
- * const result = await runClassIncremental(config, dataset, method, { context });
+ * const method = await createMethod(config.method, methodSetupFor(config, dataset));
+ * const result = await runClassIncremental(config, dataset, method);
  * console.log(averageAccuracy(result.accuracyMatrix)); // 0.88
  * ```
  */
@@ -41,15 +40,18 @@ export type {
 // ---------------------------------------------------------------------------------------------
 // Benchmark protocol (spec sections 5-8)
 
-/** `runClassIncremental(config, dataset, method, { context })`: train, memory, finetune, evaluate, per task. */
-export { runClassIncremental, methodContextFor, scenarioFor } from './run/loop.js';
+/** `runClassIncremental(config, dataset, method)`: the task step (train, fit, memory, finetune), then evaluate, per task. */
+export { runClassIncremental, methodSetupFor, scenarioFor } from './run/loop.js';
+/** The task step both front ends run, and the run's generator streams. */
+export { runTaskStep, type TaskRecord } from './cl/taskStep.js';
+export { runStreams, type RunStreams } from './cl/streams.js';
 export type { LoopOptions, LoopResult, StepRecord } from './run/loop.js';
 /** `resolveRunConfig(partial)`: the validated run config over the reference defaults; the synthetic presets. */
 export { DEFAULT_RUN_CONFIG, resolveRunConfig, SYNTHETIC_PRESETS } from './run/config.js';
 export type { RunConfig } from './run/config.js';
-/** `createMethod(name, context, options)`: methods by name (clap, clap-deterministic, zeroshot, clip-adapter). */
-export { createMethod, METHOD_REGISTRY_NAMES } from './methods/registry.js';
-export type { Method, MethodContext, Prediction as MethodPrediction, TaskInfo } from './methods/method.js';
+/** `createMethod(name, setup)`: methods by name (the registry: clap, clap-deterministic, zeroshot, clip-adapter). */
+export { createMethod, METHOD_NAMES } from './methods/registry.js';
+export type { Method, MethodSetup, MethodState, MethodTraits, Prediction as MethodPrediction, SgdSchedule, TaskClasses, TaskData, TaskInfo } from './methods/method.js';
 
 // ---------------------------------------------------------------------------------------------
 // Metrics (pure functions of arrays, spec section 7)

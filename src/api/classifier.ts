@@ -21,15 +21,14 @@
  * ```
  */
 import { IMAGENET_TEMPLATES } from '../data/datasets/templates.js';
-import { Rng } from '../engine/random.js';
 import type { ClipEncoder } from '../encoders/types.js';
 import type { LoadClipOptions } from '../encoders/clip.js';
 import { perClassQuota } from '../memory/memory.js';
 import { getSelector, type SelectorName } from '../memory/selectors.js';
-import { createMethod, getMethodEntry } from '../methods/registry.js';
+import { getMethodEntry } from '../methods/registry.js';
 import { DEFAULT_RUN_CONFIG } from '../run/config.js';
 import { Clap4ClipError } from '../util/errors.js';
-import { emptyState, type ClassifierSettings, type ModelState } from './core.js';
+import { emptyState, newMethod, type ClassifierSettings, type ModelState } from './core.js';
 import { inputFeatures } from './inputs.js';
 import { learnTask, prepareTask } from './learn.js';
 import { readClassifier, saveClassifier } from './persist.js';
@@ -105,14 +104,9 @@ function resolveSettings(o: ClassifierOptions, encoder: ClipEncoder | null): Cla
   };
 }
 
-/** Builds a throwaway method over one dummy class, so bad method options fail at creation, not at the first learn. */
+/** Creates a throwaway method, so bad method options fail at creation, not at the first learn. */
 async function checkMethodOptions(settings: ClassifierSettings): Promise<void> {
-  const D = settings.dim;
-  const text = new Float32Array(D);
-  text[0] = 1;
-  await createMethod(settings.method, { dim: D, textPerTemplate: text, numClasses: 1, numTemplates: 1, logitScale: settings.logitScale, rng: new Rng(0) }, {
-    samples: settings.samples, batchSize: settings.batchSize, methodOptions: { ...settings.methodOptions },
-  });
+  await newMethod(settings);
 }
 
 class Classifier implements IncrementalClassifier {

@@ -1,21 +1,21 @@
 /**
- * The classifier's state and the one way its method is (re)built.
+ * The classifier's state, and the one way its method is created or copied.
  *
- * A `Method` is built for a fixed number of classes (its context holds the text features of every
- * class it will see). An application learns classes it did not know about when it started, so each
- * `learn` builds a new method over all classes known so far and carries the trained tensors over:
- * replay beginTask/endTask of the learned tasks (their structure), copy every tensor in by name,
- * and rewind the method's generator over the draws the rebuild made. The rebuilt method computes
- * what the old one did; the old one is left untouched, which is what makes a failed `learn` (or a
- * failed load) leave the classifier as it was.
+ * A method learns classes as they arrive (the method contract of `methods/method.ts`), so `learn`
+ * hands the new task to the method the classifier already has. It does so on a copy (created
+ * fresh, then `loadState(saveState())`) with copies of the generators: a failed `learn` leaves
+ * the classifier as it was, and a load is the same "create, then load state".
  */
-import { Rng, type RngState } from '../engine/random.js';
+import type { RngState } from '../engine/random.js';
 import type { MemoryBudget } from '../memory/memory.js';
 import type { SelectorName } from '../memory/selectors.js';
-import type { Method, MethodContext, TaskInfo } from '../methods/method.js';
+import type { Method, MethodSetup, TaskInfo, TensorSource } from '../methods/method.js';
 import { createMethod } from '../methods/registry.js';
-import { Clap4ClipError } from '../util/errors.js';
+import { tensorSource } from '../methods/state.js';
+import { runStreams, type RunStreams } from '../cl/streams.js';
 import type { NoveltyCalibration } from './types.js';
+
+export type { TensorSource } from '../methods/method.js';
 
 /** What stays fixed for the life of a classifier (and is saved with it). */
 export interface ClassifierSettings {
@@ -37,16 +37,6 @@ export interface ClassifierSettings {
   seed: number;
 }
 
-/** The generators of a classifier, forked in a fixed order from Rng(seed). */
-export interface ClassifierStreams {
-  /** Batch order and views. */
-  loop: Rng;
-  /** Exemplar selection. */
-  memory: Rng;
-  /** Test-time noise of the predictions that score exemplar candidates. */
-  scoring: Rng;
-}
-
 /** The stored exemplars: features [M, D] and incremental labels [M], classes ascending, ranking order within a class. */
 export interface FeatureBank {
   features: Float32Array;
@@ -60,7 +50,7 @@ export interface FeatureBank {
 export interface ModelState {
   /** Class names in label order (C). */
   classes: readonly string[];
-  /** e[c, p], unit norm, [C, P, D]. */
+  /** e[c, p], unit norm, [C, P, D] (saved with the classifier; the method keeps what it needs). */
   text: Float32Array;
   /** P (0 before the first task). */
   numTemplates: number;
@@ -68,89 +58,44 @@ export interface ModelState {
   bank: FeatureBank;
   /** null before the first task. */
   method: Method | null;
-  /** The method's context; `context.rng` is the method's own generator. */
-  context: MethodContext | null;
-  streams: ClassifierStreams;
-  /** The method's generator after the last committed step (a new step or a load continues from it). */
-  methodRng: RngState;
-  /** The fixed test-time noise stream of `predict`: every prediction starts from this state. */
+  /** The run's generators (`cl/streams.ts`), the method's included; a new step continues from them. */
+  streams: RunStreams;
+  /** The fixed test-time noise of `predict`: every prediction starts from this state. */
   noise: RngState;
   /** Threshold of `isNovel` for this model (null: not calibrated). */
   novelty: NoveltyCalibration | null;
 }
 
-/** The state of a new classifier: no classes, generators from `seed`. */
+/** The state of a new classifier: no classes, the run's generators from `seed`. */
 export function emptyState(seed: number): ModelState {
-  const root = new Rng(seed);
-  const methodRng = root.fork().state();
-  const streams: ClassifierStreams = { loop: root.fork(), memory: root.fork(), scoring: root.fork() };
-  const noise = root.fork().state();
+  const streams = runStreams(seed);
   const bank = { features: new Float32Array(0), labels: new Int32Array(0) };
-  return { classes: [], text: new Float32Array(0), numTemplates: 0, tasks: [], bank, method: null, context: null, streams, methodRng, noise, novelty: null };
+  // Replaced by the first learn; nothing predicts before it.
+  const noise = streams.evalNoise.state();
+  return { classes: [], text: new Float32Array(0), numTemplates: 0, tasks: [], bank, method: null, streams, noise, novelty: null };
 }
 
-/** Independent copies of the streams (a learning attempt draws from these; committed on success). */
-export function cloneStreams(s: ClassifierStreams): ClassifierStreams {
-  return { loop: Rng.fromState(s.loop.state()), memory: Rng.fromState(s.memory.state()), scoring: Rng.fromState(s.scoring.state()) };
+export function methodSetupOf(settings: ClassifierSettings): MethodSetup {
+  return { dim: settings.dim, logitScale: settings.logitScale, samples: settings.samples, batchSize: settings.batchSize, methodOptions: { ...settings.methodOptions } };
 }
 
-/** Tensors by name, as a method or a saved file holds them. */
-export type TensorSource = ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>;
-
-/** The tensors of `method`, by name (not copied). */
-export function methodTensors(method: Method): TensorSource {
-  return new Map(method.namedParameters().map(([name, t]) => [name, { shape: t.shape, data: t.data }]));
-}
-
-export interface BuildInput {
-  settings: ClassifierSettings;
-  /** [C, P, D] for the C classes the method must know. */
-  text: Float32Array;
-  numTemplates: number;
-  numClasses: number;
-  /** Tasks already learned: replayed, then filled from `tensors`. */
-  tasks: readonly TaskInfo[];
-  tensors: TensorSource | null;
-  /** The method's generator; a rebuild leaves the new context's generator at this state. */
-  methodRng: Rng;
-  /** Names the tensors' origin in errors. */
-  source: string;
+/** A new method of the settings (no task learned yet). */
+export function newMethod(settings: ClassifierSettings): Promise<Method> {
+  return createMethod(settings.method, methodSetupOf(settings));
 }
 
 /**
- * A method over `numClasses` classes with the learned `tasks` restored from `tensors`.
- * With no tasks, the method is new and keeps the draws of its initialization.
+ * A method of the settings with a saved state loaded into it.
+ * @param source names the state's origin in errors
  */
-export async function buildMethod(input: BuildInput): Promise<{ method: Method; context: MethodContext }> {
-  const { settings, tasks, source } = input;
-  const rewindTo = input.methodRng.state();
-  const context: MethodContext = {
-    dim: settings.dim,
-    textPerTemplate: input.text,
-    numClasses: input.numClasses,
-    numTemplates: input.numTemplates,
-    logitScale: settings.logitScale,
-    rng: input.methodRng,
-  };
-  const method = await createMethod(settings.method, context, { samples: settings.samples, batchSize: settings.batchSize, methodOptions: { ...settings.methodOptions } });
-  if (tasks.length === 0) return { method, context };
-  for (const task of tasks) {
-    method.beginTask(task);
-    method.endTask(task);
-  }
-  const saved = input.tensors ?? new Map();
-  const own = method.namedParameters();
-  const ownNames = new Set(own.map(([n]) => n));
-  for (const name of saved.keys()) {
-    if (!ownNames.has(name)) throw new Clap4ClipError(`${source}: holds tensor "${name}" that ${method.name} does not have (different method options?)`);
-  }
-  for (const [name, t] of own) {
-    const s = saved.get(name);
-    if (s === undefined) throw new Clap4ClipError(`${source}: tensor "${name}" of ${method.name} is missing (different method options?)`);
-    if (JSON.stringify(s.shape) !== JSON.stringify(t.shape)) throw new Clap4ClipError(`${source}: tensor "${name}" has shape ${JSON.stringify(s.shape)}, ${method.name} has ${JSON.stringify(t.shape)}`);
-  }
-  for (const [name, t] of own) t.data.set(saved.get(name)!.data);
-  // The replay drew initializations that were just overwritten: rewind the generator over them.
-  context.rng = Rng.fromState(rewindTo);
-  return { method, context };
+export async function methodFromState(settings: ClassifierSettings, state: { tensors: TensorSource; meta: Record<string, unknown> }, source: string): Promise<Method> {
+  const method = await newMethod(settings);
+  method.loadState(state, source);
+  return method;
+}
+
+/** An independent copy of `method` (training the copy leaves the original as it is). */
+export async function copyMethod(settings: ClassifierSettings, method: Method): Promise<Method> {
+  const saved = method.saveState();
+  return methodFromState(settings, { tensors: tensorSource(saved.tensors), meta: saved.meta }, 'the current model');
 }

@@ -1,27 +1,23 @@
 /**
  * `learn(task)`: one step of the class-incremental protocol of spec section 5 for classes that
- * arrive at run time, on image FEATURES (the memory stores features, never images):
+ * arrive at run time, on image FEATURES (the memory stores features, never images). The step is
+ * the run loop's own (`cl/taskStep.ts`): train on memory + the new examples, fit, memory update,
+ * from the second task on class-balanced finetuning.
  *
- *   rebuild the method over all classes known so far (core.ts), beginTask (language-aware init)
- *   train on memory + the new examples (warm-up + cosine)                     `trainPhase`
- *   memory: old classes shrink to the new quota, new classes select theirs   `ExemplarMemory`
- *   from the second task on: class-balanced finetuning on the memory only    `trainPhase`
- *
- * It runs on a copy of the generators and a new method object, and returns the next state: the
- * caller commits it, so a failure anywhere leaves the classifier unchanged.
+ * It runs on a copy of the method and of the generators and returns the next state: the caller
+ * commits it, so a failure anywhere leaves the classifier unchanged.
  */
-import { candidateLogits } from '../memory/candidateScores.js';
-import { ExemplarMemory, type NewClass as MemoryClass } from '../memory/memory.js';
+import { ExemplarMemory } from '../memory/memory.js';
 import { getSelector } from '../memory/selectors.js';
-import type { Method, TaskInfo } from '../methods/method.js';
+import type { TaskInfo } from '../methods/method.js';
 import type { ClipEncoder } from '../encoders/types.js';
-import { Rng } from '../engine/random.js';
-import { ensemblePredictor, gatherFeatures } from '../run/evaluate.js';
+import { gatherFeatures } from '../run/evaluate.js';
 import type { ProgressFactory } from '../run/progress.js';
-import { trainPhase, type PhaseSchedule } from '../run/trainPhase.js';
+import { cloneStreams } from '../cl/streams.js';
+import { runTaskStep } from '../cl/taskStep.js';
 import type { FeaturesSplit } from '../data/types.js';
 import { Clap4ClipError } from '../util/errors.js';
-import { buildMethod, cloneStreams, methodTensors, type ClassifierSettings, type FeatureBank, type ModelState } from './core.js';
+import { copyMethod, newMethod, type ClassifierSettings, type FeatureBank, type ModelState } from './core.js';
 import { encodeImages, unitRows } from './inputs.js';
 import type { LearnProgress, LearnResult, LearnTask } from './types.js';
 
@@ -106,25 +102,6 @@ function concatFloat(parts: readonly Float32Array[]): Float32Array {
 
 const range = (start: number, end: number): Int32Array => Int32Array.from({ length: end - start }, (_, i) => start + i);
 
-/** A method that records the loss of each step (for the progress callback), otherwise `method`. */
-function recordingLoss(method: Method, onLoss: (loss: number) => void): Method {
-  return {
-    name: method.name,
-    schedule: method.schedule,
-    trainable: method.trainable,
-    beginTask: (t) => method.beginTask(t),
-    setPhase: (p) => method.setPhase(p),
-    trainStep: (batch, lr) => {
-      const r = method.trainStep(batch, lr);
-      onLoss(r.loss);
-      return r;
-    },
-    predict: (f, n) => method.predict(f, n),
-    endTask: (t) => method.endTask(t),
-    namedParameters: () => method.namedParameters(),
-  };
-}
-
 /** The stored exemplars of `memory` (indices into `split`), gathered into a new bank. */
 function compactBank(memory: ExemplarMemory, split: FeaturesSplit): FeatureBank {
   const indices = memory.indices(); // classes ascending, ranking order within a class
@@ -144,6 +121,22 @@ function memoryOfBank(bank: FeatureBank, settings: ClassifierSettings): Exemplar
   return ExemplarMemory.fromJSON({ budget: settings.memory, classes: [...byClass.entries()].sort((a, b) => a[0] - b[0]) });
 }
 
+/** Progress of one phase as `LearnProgress` events (the bar's label carries the loss). */
+function progressEvents(task: number, onProgress: ((p: LearnProgress) => void) | undefined): ProgressFactory {
+  return (label, total) => {
+    const phase: LearnProgress['phase'] = label.endsWith('finetune') ? 'finetune' : 'train';
+    let iteration = 0;
+    return {
+      tick: (_n?: number, note?: string) => {
+        iteration++;
+        const loss = note?.startsWith('loss ') ? Number(note.slice(5)) : NaN;
+        onProgress?.({ task, phase, iteration, total, loss });
+      },
+      done: () => {},
+    };
+  };
+}
+
 /**
  * Learns `classes` as the next task and returns the next state (not committed).
  * @param classes checked new classes (`prepareTask`)
@@ -158,18 +151,11 @@ export async function learnTask(
   const D = settings.dim;
   const start = state.classes.length;
   const task: TaskInfo = { index: state.tasks.length, classStart: start, classEnd: start + classes.length };
-  const text = concatFloat([state.text, ...classes.map((c) => c.text)]);
   const numTemplates = classes[0]!.text.length / D;
-  const tasks = [...state.tasks, task];
-  const { method, context } = await buildMethod({
-    settings, text, numTemplates, numClasses: task.classEnd, tasks: state.tasks,
-    tensors: state.method ? methodTensors(state.method) : null,
-    methodRng: Rng.fromState(state.methodRng), source: 'the current model',
-  });
+  const method = state.method === null ? await newMethod(settings) : await copyMethod(settings, state.method);
   const streams = cloneStreams(state.streams);
-  method.beginTask(task);
 
-  // The training split: the memory's exemplars (rows 0..M-1), then the new examples.
+  // The training split: the memory's exemplars (rows 0..M-1), then the new examples class by class.
   const M = state.bank.labels.length;
   const N = classes.reduce((n, c) => n + c.n, 0);
   const labels = new Int32Array(M + N);
@@ -177,69 +163,33 @@ export async function learnTask(
   let row = M;
   classes.forEach((c, j) => { labels.fill(start + j, row, row + c.n); row += c.n; });
   const split: FeaturesSplit = { features: concatFloat([state.bank.features, ...classes.map((c) => c.features)]), labels, n: M + N, views: 1, dim: D };
+  const memory = memoryOfBank(state.bank, settings);
+  const { train, finetune } = method.traits.sgd;
 
-  let lastLoss = NaN;
-  const tracked = recordingLoss(method, (l) => { lastLoss = l; });
-  const progressOf = (phase: LearnProgress['phase']): ProgressFactory => (_label, total) => {
-    let iteration = 0;
-    return {
-      tick: () => { iteration++; onProgress?.({ task: task.index, phase, iteration, total, loss: lastLoss }); },
-      done: () => {},
-    };
-  };
-  const s = method.schedule;
-  const schedules: Record<'train' | 'finetune', PhaseSchedule> = {
-    train: { epochs: s.epochs, lr: s.lr, warmup: s.warmup },
-    finetune: { epochs: s.finetuneEpochs, lr: s.finetuneLr, warmup: false },
-  };
-  const common = { batchSize: settings.batchSize, rng: streams.loop, label: `${method.name} task ${task.index}` };
-
-  // 1. Learn the new task on the memory plus all its examples.
-  const trained = method.trainable
-    ? await trainPhase(tracked, 'train', range(0, M + N), schedules.train, { ...common, split, labels, progress: progressOf('train') })
-    : { iterations: 0, loss: null };
-
-  // 2. Memory update (a score-based selector reads the model's logits of each new class's examples).
-  let bank = state.bank;
-  if (method.trainable) {
-    const memory = memoryOfBank(state.bank, settings);
-    const select = getSelector(settings.selector);
-    let offset = M;
-    const newClasses: MemoryClass[] = classes.map((c, j) => {
-      const nc: MemoryClass = { label: start + j, candidates: range(offset, offset + c.n) };
-      offset += c.n;
-      return nc;
-    });
-    if (select.needsLogits) {
-      const predict = ensemblePredictor(method, context, streams.scoring);
-      for (const nc of newClasses) nc.logits = candidateLogits(predict, (idx) => gatherFeatures(split, idx), nc.candidates, settings.batchSize);
-    }
-    memory.update(newClasses, task.classEnd, select, streams.memory);
-    bank = compactBank(memory, split);
-  }
-
-  // 3. Class-balanced finetuning on the memory only, from the second task on.
-  const bankSplit: FeaturesSplit = { features: bank.features, labels: bank.labels, n: bank.labels.length, views: 1, dim: D };
-  const finetuned = method.trainable && task.index > 0 && bank.labels.length > 0
-    ? await trainPhase(tracked, 'finetune', range(0, bank.labels.length), schedules.finetune, { ...common, split: bankSplit, labels: bank.labels, progress: progressOf('finetune') })
-    : { iterations: 0, loss: null };
-  method.endTask(task);
+  const record = await runTaskStep({
+    method, task, classes: { textPerTemplate: concatFloat(classes.map((c) => c.text)), numTemplates },
+    split, labels, taskRows: range(M, M + N), memory, selector: getSelector(settings.selector),
+    schedules: { train, finetune }, batchSize: settings.batchSize, scoringBatchSize: settings.batchSize,
+    streams, progress: progressEvents(task.index, onProgress), label: `${method.name} task ${task.index}`,
+  });
+  const bank = method.traits.replay ? compactBank(memory, split) : state.bank;
 
   const next: ModelState = {
     classes: [...state.classes, ...classes.map((c) => c.name)],
-    text, numTemplates, tasks, bank, method, context, streams,
-    methodRng: context.rng.state(),
-    noise: state.noise,
+    text: concatFloat([state.text, ...classes.map((c) => c.text)]),
+    numTemplates, tasks: [...state.tasks, task], bank, method, streams,
+    // One fixed ensemble per learned model, as the run loop's evaluation after a task.
+    noise: streams.evalNoise.fork().state(),
     novelty: null, // the model changed: a threshold set on the old one means nothing now
   };
   const result: LearnResult = {
     task: task.index,
     classStart: task.classStart,
     classEnd: task.classEnd,
-    trainSamples: M + N,
-    memorySize: bank.labels.length,
-    iterations: { train: trained.iterations, finetune: finetuned.iterations },
-    loss: { train: trained.loss, finetune: finetuned.loss },
+    trainSamples: record.trainSamples,
+    memorySize: record.memorySize,
+    iterations: record.iterations,
+    loss: record.loss,
     seconds: (performance.now() - t0) / 1e3,
   };
   return { state: next, result };

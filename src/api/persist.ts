@@ -5,10 +5,10 @@
  *   DIR/
  *     latest                          one line: the name of the current save
  *     classifier-0002-1f2e3d4c/       one complete save (tasks learned + random suffix)
- *       params.safetensors            every tensor of method.namedParameters(), F32, by name (as a checkpoint)
+ *       params.safetensors            every tensor of method.saveState(), F32, by name (as a checkpoint)
  *       features.safetensors          text [C, P, D] F32; memory.features [M, D] F32; memory.labels [M] I32
  *       state.json                    settings, class names, templates, encoder id, tasks, novelty
- *                                     threshold, generator states, the list of tensors
+ *                                     threshold, generator states, the method's metadata, the list of tensors
  *       COMPLETE                      sizes and sha256 of the three files; written last
  *
  * A save goes into a new directory, file by file (atomic writes), COMPLETE last; then `latest` is
@@ -21,19 +21,20 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { decodeSafetensors, encodeSafetensors, type SafeTensor } from '../data/safetensors.js';
 import { Rng, type RngState } from '../engine/random.js';
+import { STREAM_NAMES, streamStates, streamsFromStates, type StreamStates } from '../cl/streams.js';
 import { perClassQuota, type MemoryBudget } from '../memory/memory.js';
 import { getSelector, type SelectorName } from '../memory/selectors.js';
 import type { TaskInfo } from '../methods/method.js';
 import { COMPLETE_FILE, LATEST_FILE, PARAMS_FILE, STATE_FILE } from '../run/checkpoint.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomicWrite.js';
 import { Clap4ClipError, DataError } from '../util/errors.js';
-import { buildMethod, type ClassifierSettings, type ModelState, type TensorSource } from './core.js';
+import { methodFromState, type ClassifierSettings, type ModelState, type TensorSource } from './core.js';
 import type { NoveltyCalibration } from './types.js';
 
 /** `format` of state.json (and of the safetensors metadata) of a saved classifier. */
 export const CLASSIFIER_FORMAT = 'clap4clip-classifier';
 /** Bump when the meaning of a field changes; readers refuse other versions. */
-export const CLASSIFIER_VERSION = 1;
+export const CLASSIFIER_VERSION = 2;
 /** Text features, exemplar features and their labels. */
 export const FEATURES_FILE = 'features.safetensors';
 const DIR_PATTERN = /^classifier-\d{4,}-[0-9a-f]{8}$/;
@@ -49,8 +50,11 @@ export interface ClassifierStateFile {
   tasks: TaskInfo[];
   memorySize: number;
   novelty: NoveltyCalibration | null;
-  rng: { method: RngState; loop: RngState; memory: RngState; scoring: RngState; noise: RngState };
-  /** Tensors of params.safetensors in method.namedParameters() order. */
+  /** The run's generators (the method's included) and the fixed noise of `predict`. */
+  rng: { streams: StreamStates; noise: RngState };
+  /** `method.saveState().meta` (null before the first task). */
+  methodMeta: Record<string, unknown> | null;
+  /** Tensors of params.safetensors in method.saveState() order. */
   tensors: { name: string; shape: number[] }[];
   createdAt: string;
 }
@@ -59,7 +63,8 @@ const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes)
 
 /** Writes `state` under `dir` and returns the directory of this save. */
 export async function saveClassifier(dir: string, settings: ClassifierSettings, state: ModelState): Promise<string> {
-  const named = state.method ? state.method.namedParameters() : [];
+  const saved = state.method ? state.method.saveState() : null;
+  const named = saved?.tensors ?? [];
   const C = state.classes.length;
   const D = settings.dim;
   const M = state.bank.labels.length;
@@ -72,13 +77,8 @@ export async function saveClassifier(dir: string, settings: ClassifierSettings, 
     tasks: state.tasks.map((t) => ({ ...t })),
     memorySize: M,
     novelty: state.novelty ? { ...state.novelty } : null,
-    rng: {
-      method: state.methodRng,
-      loop: state.streams.loop.state(),
-      memory: state.streams.memory.state(),
-      scoring: state.streams.scoring.state(),
-      noise: state.noise,
-    },
+    rng: { streams: streamStates(state.streams), noise: state.noise },
+    methodMeta: saved ? saved.meta : null,
     tensors: named.map(([name, t]) => ({ name, shape: [...t.shape] })),
     createdAt: new Date().toISOString(),
   };
@@ -201,6 +201,11 @@ export function parseStateFile(raw: unknown, file: string): ClassifierStateFile 
     ? { threshold: finite(n['threshold'], 'novelty.threshold', fail), truePositiveRate: finite(n['truePositiveRate'], 'novelty.truePositiveRate', fail), samples: intIn(n['samples'], 'novelty.samples', fail, 1) }
     : fail('novelty must be an object or null');
   const r = isObj(raw['rng']) ? raw['rng'] : fail('rng must be an object');
+  const st = isObj(r['streams']) ? r['streams'] : fail('rng.streams must be an object');
+  for (const k of Object.keys(st)) if (!(STREAM_NAMES as readonly string[]).includes(k)) fail(`rng.streams holds unknown stream "${k}"`);
+  const streams = Object.fromEntries(STREAM_NAMES.map((k) => [k, rng(st[k], `rng.streams.${k}`, fail)])) as StreamStates;
+  const mm = raw['methodMeta'];
+  const methodMeta = mm === null ? null : isObj(mm) ? structuredClone(mm) : fail('methodMeta must be an object or null');
   const tensors = (Array.isArray(raw['tensors']) ? raw['tensors'] : fail('tensors must be an array')).map((e, i) => {
     if (!isObj(e) || typeof e['name'] !== 'string' || !Array.isArray(e['shape'])) return fail(`tensors[${i}] must be { name, shape }`);
     return { name: e['name'], shape: e['shape'].map((d, j) => intIn(d, `tensors[${i}].shape[${j}]`, fail)) };
@@ -214,7 +219,8 @@ export function parseStateFile(raw: unknown, file: string): ClassifierStateFile 
     tasks,
     memorySize: intIn(raw['memorySize'], 'memorySize', fail),
     novelty,
-    rng: { method: rng(r['method'], 'rng.method', fail), loop: rng(r['loop'], 'rng.loop', fail), memory: rng(r['memory'], 'rng.memory', fail), scoring: rng(r['scoring'], 'rng.scoring', fail), noise: rng(r['noise'], 'rng.noise', fail) },
+    rng: { streams, noise: rng(r['noise'], 'rng.noise', fail) },
+    methodMeta,
     tensors,
     createdAt: typeof raw['createdAt'] === 'string' ? raw['createdAt'] : fail('createdAt must be a string'),
   };
@@ -270,12 +276,9 @@ export async function readClassifier(dir: string): Promise<{ settings: Classifie
   if (Object.keys(params).length !== saved.tensors.length) throw new DataError(paramsFile, `holds ${Object.keys(params).length} tensors, state.json lists ${saved.tensors.length}`);
 
   let method: ModelState['method'] = null;
-  let context: ModelState['context'] = null;
   if (saved.tasks.length > 0) {
-    ({ method, context } = await buildMethod({
-      settings, text, numTemplates: saved.numTemplates, numClasses: C, tasks: saved.tasks, tensors: source,
-      methodRng: Rng.fromState(saved.rng.method), source: paramsFile,
-    }));
+    if (saved.methodMeta === null) throw new DataError(stateFile, `methodMeta is null but ${saved.tasks.length} tasks were learned`);
+    method = await methodFromState(settings, { tensors: source, meta: saved.methodMeta }, paramsFile);
   }
   const state: ModelState = {
     classes: saved.classes,
@@ -284,9 +287,7 @@ export async function readClassifier(dir: string): Promise<{ settings: Classifie
     tasks: saved.tasks,
     bank: { features: bankFeatures, labels: bankLabels },
     method,
-    context,
-    streams: { loop: Rng.fromState(saved.rng.loop), memory: Rng.fromState(saved.rng.memory), scoring: Rng.fromState(saved.rng.scoring) },
-    methodRng: saved.rng.method,
+    streams: streamsFromStates(saved.rng.streams),
     noise: saved.rng.noise,
     novelty: saved.novelty,
   };

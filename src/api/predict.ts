@@ -4,13 +4,12 @@
  * What one prediction may depend on: CLAP's VGA attends over the whole batch (spec section 9), and
  * its T weight samples come from a generator. Here every input is predicted as its own batch (the
  * `single` evaluation batching) and every prediction starts the test-time noise from the same saved
- * generator state (one fixed Monte-Carlo ensemble, `ensemblePredictor`). So an input's output is a
+ * generator state (one fixed Monte-Carlo ensemble, `fixedNoisePredictor`). So an input's output is a
  * function of the input and the classifier's state only: not of the other inputs, their order, or
  * how many predictions were made before.
  */
 import { mcVariance, energyScore, predictiveEntropy } from '../eval/novelty.js';
-import { Rng } from '../engine/random.js';
-import { ensemblePredictor, meanOverSamples, type Predictor } from '../run/evaluate.js';
+import { fixedNoisePredictor, meanOverSamples, type Predictor } from '../run/evaluate.js';
 import { Clap4ClipError } from '../util/errors.js';
 import type { ModelState } from './core.js';
 import type { ClassProbability, NoveltyCalibration, Prediction } from './types.js';
@@ -18,7 +17,7 @@ import type { ClassProbability, NoveltyCalibration, Prediction } from './types.j
 /** The per-input predictor of a state: batch of one, fixed noise. */
 function singlePredictor(state: ModelState, what: string): Predictor {
   if (state.method === null || state.classes.length === 0) throw new Clap4ClipError(`${what}: the classifier has learned no classes yet (call learn first)`);
-  return ensemblePredictor(state.method, state.context ?? undefined, Rng.fromState(state.noise));
+  return fixedNoisePredictor(state.method, state.noise);
 }
 
 /** Raw outputs of one input: mean logits [C], MC variance, energy. */

@@ -24,6 +24,7 @@
  * concatenated over tasks along the class axis.
  */
 import { readSafetensors, writeSafetensors, type SafeTensor, type SafetensorsContent } from '../data/safetensors.js';
+import { Rng } from '../engine/random.js';
 import { noGrad } from '../engine/tensor.js';
 import { DataError } from '../util/errors.js';
 import { checkTaskSizes, clapFromReference, readReferenceCheckpoint, type ReferenceCheckpoint } from './referenceCheckpoint.js';
@@ -132,14 +133,14 @@ export function referenceForward(ckpt: ReferenceCheckpoint, inputs: ForwardInput
   const scalar = (v: number): SafeTensor => ({ dtype: 'F32', shape: [], data: Float32Array.of(v) });
 
   if (mode === 'test') {
-    const res = noGrad(() => model.forward(inputs.features, b, { phase: 'train', training: false, eps: inputs.eps }));
+    const res = noGrad(() => model.forward(inputs.features, b, { phase: 'train', training: false, eps: inputs.eps, rng: new Rng(0) }));
     out['logits'] = { dtype: 'F32', shape: [t, b, c], data: res.logits.data };
     return out;
   }
   // The trainable set of the phase decides which tensors get gradients; dropout stays off in both
   // phases (the reference trains new tasks with dropout on; parity needs it off).
   model.setTrainable(mode);
-  const res = model.forward(inputs.features, b, { phase: mode, training: false, labels: inputs.labels!, eps: inputs.eps });
+  const res = model.forward(inputs.features, b, { phase: mode, training: false, labels: inputs.labels!, eps: inputs.eps, rng: new Rng(0) });
   const loss = res.loss!;
   out['logits'] = { dtype: 'F32', shape: [t, b, c], data: res.logits.data.slice() };
   for (const part of ['ce', 'kl', 'lasp'] as const) out[`loss.${part}`] = scalar(res.parts[part]?.item() ?? 0);

@@ -22,15 +22,15 @@ const tasks = [{ index: 0, classStart: 0, classEnd: 2 }, { index: 1, classStart:
 /** A 2-task CLAP (D 4, F 8) whose every tensor is random (biases and LayerNorms included). */
 function trainedLikeClap(): { method: ClapMethod; text: Float32Array } {
   const prob = tinyProblem({ classes: 6, dim: 4, templates: 3 });
-  const method = createClap(prob.ctx, { samples: 3, vga: { ffDim: 8 } });
-  for (const t of tasks) method.beginTask(t);
+  const method = createClap(prob.setup, { samples: 3, vga: { ffDim: 8 } });
+  for (const t of tasks) prob.begin(method, t);
   const rng = new Rng(7);
   for (const [, p] of method.namedParameters()) rng.fillNormal(p.data, 0, 0.3);
-  return { method, text: prob.ctx.textPerTemplate };
+  return { method, text: prob.text };
 }
 
 function logitsOf(method: ClapMethod, features: Float32Array, eps: Float32Array): Float32Array {
-  return noGrad(() => method.model.forward(features, 2, { phase: 'train', training: false, eps }).logits.data);
+  return noGrad(() => method.model.forward(features, 2, { phase: 'train', training: false, eps, rng: new Rng(0) }).logits.data);
 }
 
 describe('reference names: split and join of the [2D, D] encoder weight', () => {
@@ -64,13 +64,13 @@ describe('reference names: split and join of the [2D, D] encoder weight', () => 
 
   it('models without a reference mapping are refused on export', () => {
     const prob = tinyProblem({ classes: 2, dim: 4 });
-    const det = buildClapMethod('det', prob.ctx, validateClapConfig({ vga: { ffDim: 8 } }), true);
-    det.beginTask({ index: 0, classStart: 0, classEnd: 2 });
+    const det = buildClapMethod('det', prob.setup, validateClapConfig({ vga: { ffDim: 8 } }), true);
+    prob.begin(det, { index: 0, classStart: 0, classEnd: 2 });
     assert.throws(() => encodeReferenceCheckpoint(det.model), /no sigma map \(deterministic ablation\)/);
-    const tokens = createClap(tinyProblem({ classes: 2, dim: 4 }).ctx, { taskTokens: true, vga: { ffDim: 8 } });
-    tokens.beginTask({ index: 0, classStart: 0, classEnd: 2 });
+    const tokens = createClap(prob.setup, { taskTokens: true, vga: { ffDim: 8 } });
+    prob.begin(tokens, { index: 0, classStart: 0, classEnd: 2 });
     assert.throws(() => encodeReferenceCheckpoint(tokens.model), /task tokens or the hierarchical global encoder/);
-    const empty = createClap(tinyProblem({ classes: 2, dim: 4 }).ctx, { vga: { ffDim: 8 } });
+    const empty = createClap(prob.setup, { vga: { ffDim: 8 } });
     assert.throws(() => encodeReferenceCheckpoint(empty.model), /no task yet/);
   });
 });
@@ -115,7 +115,7 @@ describe('reference checkpoint round trip', () => {
     const back = clapFromReference(parseReferenceCheckpoint(decoded, 'mem'), { text, numTemplates: 3 });
     assert.equal(back.phase, 'train');
     assert.deepEqual(back.model.encoders.map((e) => e.weight.requiresGrad), [false, true]);
-    back.beginTask({ index: 2, classStart: 5, classEnd: 6 });
+    back.beginTask({ index: 2, classStart: 5, classEnd: 6 }, { textPerTemplate: text.slice(5 * 3 * 4, 6 * 3 * 4), numTemplates: 3 }, new Rng(1));
     assert.equal(back.model.classes, 6);
     assert.equal(encodeReferenceCheckpoint(back.model).metadata['task_sizes'], '[2,3,1]');
   });

@@ -146,13 +146,13 @@ export interface ReferenceImportOptions {
   /** Per-template text features e[c, p] [C_total, P, D] (unit norm), classes in incremental order. */
   text: Float32Array;
   numTemplates: number;
-  /** C_total (default: all of `text`); at least the classes of the checkpoint's tasks. */
+  /** C_total (default: all of `text`); at least the classes of the checkpoint's tasks (only those are used: later tasks bring their own text). */
   numClasses?: number;
   /** Classes per task when the file has no `task_sizes` (must agree when it has). */
   taskSizes?: readonly number[];
   /** Overrides the file's logit scale. */
   logitScale?: number;
-  /** Generator for everything the method draws later (noise, dropout, later tasks' init); default Rng(0). */
+  /** Generator of the structure's initialization (overwritten by the file's tensors); default Rng(0). */
   rng?: Rng;
   /** CLAP config; the VGA's heads and feed-forward width come from the file. */
   config?: ClapConfigInput;
@@ -183,14 +183,14 @@ export function clapFromReference(ckpt: ReferenceCheckpoint, opts: ReferenceImpo
   if (config.taskTokens || config.hierarchical.enabled) {
     throw new Clap4ClipError('reference import: task tokens and the hierarchical encoder have no reference mapping here; turn them off');
   }
-  const ctx = {
-    dim: info.dim, textPerTemplate: opts.text, numClasses, numTemplates: p,
-    logitScale: opts.logitScale ?? info.logitScale, rng: opts.rng ?? new Rng(0),
-  };
-  const method = buildClapMethod('clap', ctx, config, false);
+  const method = buildClapMethod('clap', { dim: info.dim, logitScale: opts.logitScale ?? info.logitScale }, config, false);
+  // The initialization drawn here is overwritten by the checkpoint's tensors right after.
+  const rng = opts.rng ?? new Rng(0);
+  const block = p * info.dim;
   let start = 0;
   taskSizes.forEach((n, index) => {
-    method.beginTask({ index, classStart: start, classEnd: start + n });
+    const textPerTemplate = opts.text.slice(start * block, (start + n) * block);
+    method.beginTask({ index, classStart: start, classEnd: start + n }, { textPerTemplate, numTemplates: p }, rng);
     start += n;
   });
   loadReferenceTensors(method.model, ckpt.tensors, file);
@@ -228,9 +228,9 @@ export function encodeReferenceCheckpoint(model: ClapModel, opts: ReferenceExpor
   const metadata: Record<string, string> = {
     head_format: REFERENCE_HEAD_FORMAT,
     task_sizes: JSON.stringify(model.tasks.map((t) => t.classEnd - t.classStart)),
-    dim: String(model.ctx.dim),
+    dim: String(model.setup.dim),
     nhead: String(model.vga.nHead),
-    logit_scale: String(model.ctx.logitScale),
+    logit_scale: String(model.setup.logitScale),
   };
   if (opts.classOrder) {
     if (opts.classOrder.length !== model.classes) throw new Clap4ClipError(`reference export: classOrder has ${opts.classOrder.length} entries for ${model.classes} classes`);

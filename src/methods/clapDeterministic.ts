@@ -15,13 +15,13 @@
  * The hierarchical encoder and non-standard priors need sampling and are rejected.
  */
 import { Clap4ClipError } from '../util/errors.js';
-import type { MethodContext } from './method.js';
+import type { MethodSetup } from './method.js';
 import { buildClapMethod, type ClapMethod } from './clap/clap.js';
 import { validateClapConfig, type ClapConfigInput } from './clap/config.js';
 
-export function createClapDeterministic(ctx: MethodContext, config: ClapConfigInput = {}): ClapMethod {
+export function createClapDeterministic(setup: Pick<MethodSetup, 'dim' | 'logitScale'>, config: ClapConfigInput = {}): ClapMethod {
   const resolved = validateClapConfig(config);
   if (resolved.hierarchical.enabled) throw new Clap4ClipError('clap-deterministic: hierarchical.enabled needs sampling; leave it off');
   if (resolved.prior.kind !== 'standard') throw new Clap4ClipError(`clap-deterministic: prior "${resolved.prior.kind}" has no KL term to act on; leave it "standard"`);
-  return buildClapMethod('clap-deterministic', ctx, { ...resolved, samples: 1 }, true);
+  return buildClapMethod('clap-deterministic', setup, { ...resolved, samples: 1 }, true);
 }

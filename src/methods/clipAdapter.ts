@@ -13,10 +13,12 @@
 import { Linear } from '../engine/nn/linear.js';
 import { add, crossEntropy, l2Normalize, matmul, mulScalar, relu } from '../engine/ops/index.js';
 import { SGD } from '../engine/optim.js';
+import { Rng } from '../engine/random.js';
 import { noGrad, Tensor } from '../engine/tensor.js';
-import { Clap4ClipError } from '../util/errors.js';
-import type { Batch, Method, MethodContext, Prediction, StepResult, TaskInfo } from './method.js';
-import { classTextFeatures } from './zeroShot.js';
+import { Clap4ClipError, DataError } from '../util/errors.js';
+import type { Batch, Method, MethodSetup, MethodState, MethodTraits, Prediction, StepAt, StepResult, TaskClasses, TaskInfo, TensorSource } from './method.js';
+import { copiedTensors, loadTensorsInto } from './state.js';
+import { SeenClassText } from './zeroShot.js';
 
 export interface ClipAdapterOptions {
   /** Residual ratio of the adapter output (0.2 in CLIP-Adapter). */
@@ -39,15 +41,25 @@ export const CLIP_ADAPTER_DEFAULTS: Readonly<ClipAdapterOptions> = Object.freeze
   finetuneLr: 1e-4,
 });
 
+/** Checks clip-adapter's own options: known keys, numbers >= 0. */
+export function clipAdapterOptions(given: Record<string, unknown>): ClipAdapterOptions {
+  const known = Object.keys(CLIP_ADAPTER_DEFAULTS);
+  for (const [k, v] of Object.entries(given)) {
+    if (!known.includes(k)) throw new Clap4ClipError(`clip-adapter: unknown option "${k}": must be one of [${known.join(', ')}]`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Clap4ClipError(`clip-adapter: option "${k}" must be a number >= 0, got ${JSON.stringify(v)}`);
+  }
+  return { ...CLIP_ADAPTER_DEFAULTS, ...(given as Partial<ClipAdapterOptions>) };
+}
+
 class Adapter {
   readonly fc1: Linear;
   readonly fc2: Linear;
 
-  constructor(dim: number, reduction: number, ctx: MethodContext) {
+  constructor(dim: number, reduction: number, rng: Rng) {
     const hidden = Math.floor(dim / reduction);
     if (hidden < 1) throw new Clap4ClipError(`clip-adapter: D / reduction = ${dim} / ${reduction} leaves no hidden unit`);
-    this.fc1 = new Linear(dim, hidden, ctx.rng, { bias: false });
-    this.fc2 = new Linear(hidden, dim, ctx.rng, { bias: false });
+    this.fc1 = new Linear(dim, hidden, rng, { bias: false });
+    this.fc2 = new Linear(hidden, dim, rng, { bias: false });
   }
 
   /** @param f [n, D] @returns [n, D] */
@@ -58,24 +70,29 @@ class Adapter {
 
 export class ClipAdapterMethod implements Method {
   readonly name = 'clip-adapter';
-  readonly trainable = true;
-  readonly schedule: Method['schedule'];
-  private readonly text: Float32Array;
+  readonly traits: MethodTraits;
+  private readonly text: SeenClassText;
   private adapter: Adapter | null = null;
   private optimizer: SGD | null = null;
-  private seen = 0;
 
-  constructor(private readonly ctx: MethodContext, readonly options: ClipAdapterOptions = CLIP_ADAPTER_DEFAULTS) {
-    this.text = classTextFeatures(ctx.textPerTemplate, ctx.numClasses, ctx.numTemplates, ctx.dim);
+  constructor(private readonly setup: Pick<MethodSetup, 'dim' | 'logitScale'>, readonly options: ClipAdapterOptions = CLIP_ADAPTER_DEFAULTS) {
+    this.text = new SeenClassText(setup.dim, this.name);
     const o = options;
-    this.schedule = { epochs: o.epochs, lr: o.lr, warmup: false, finetuneEpochs: o.finetuneEpochs, finetuneLr: o.finetuneLr };
+    this.traits = {
+      sgd: { train: { epochs: o.epochs, lr: o.lr, shape: 'cosine' }, finetune: { epochs: o.finetuneEpochs, lr: o.finetuneLr, shape: 'cosine' } },
+      replay: true,
+    };
   }
 
-  beginTask(task: TaskInfo): void {
-    this.seen = task.classEnd;
-    this.adapter = new Adapter(this.ctx.dim, this.options.reduction, this.ctx);
-    // Plain SGD (no momentum, no weight decay), as the reference; the loop sets lr per iteration.
-    this.optimizer = new SGD([this.adapter.fc1.weight, this.adapter.fc2.weight], { lr: this.options.lr });
+  beginTask(task: TaskInfo, classes: TaskClasses, rng: Rng): void {
+    this.text.append(task, classes);
+    this.setAdapter(new Adapter(this.setup.dim, this.options.reduction, rng));
+  }
+
+  /** Plain SGD (no momentum, no weight decay), as the reference; the step sets lr per iteration. */
+  private setAdapter(adapter: Adapter): void {
+    this.adapter = adapter;
+    this.optimizer = new SGD([adapter.fc1.weight, adapter.fc2.weight], { lr: this.options.lr });
   }
 
   /** Nothing to switch: no dropout, and the same adapter is finetuned. */
@@ -89,26 +106,41 @@ export class ClipAdapterMethod implements Method {
     const adapter = this.requireAdapter();
     const r = this.options.ratio;
     const mixed = l2Normalize(add(mulScalar(adapter.forward(f), r), mulScalar(f, 1 - r)));
-    const t = new Tensor(this.text.subarray(0, this.seen * this.ctx.dim), [this.seen, this.ctx.dim]);
-    return mulScalar(matmul(mixed, t, { transB: true }), this.ctx.logitScale);
+    const seen = this.text.classes;
+    const t = new Tensor(this.text.data.subarray(0, seen * this.setup.dim), [seen, this.setup.dim]);
+    return mulScalar(matmul(mixed, t, { transB: true }), this.setup.logitScale);
   }
 
-  trainStep(batch: Batch, lr: number): StepResult {
-    const loss = crossEntropy(this.forward(new Tensor(batch.features, [batch.size, this.ctx.dim])), batch.labels);
+  trainStep(batch: Batch, at: StepAt): StepResult {
+    const loss = crossEntropy(this.forward(new Tensor(batch.features, [batch.size, this.setup.dim])), batch.labels);
     const optimizer = this.optimizer!;
     optimizer.zeroGrad();
     loss.backward();
-    optimizer.step(lr);
+    optimizer.step(at.lr);
     const v = loss.item();
     return { loss: v, parts: { ce: v } };
   }
 
   predict(features: Float32Array, n: number): Prediction {
-    const logits = noGrad(() => this.forward(new Tensor(features, [n, this.ctx.dim]))).data;
-    return { logits, samples: 1, n, classes: this.seen };
+    const logits = noGrad(() => this.forward(new Tensor(features, [n, this.setup.dim]))).data;
+    return { logits, samples: 1, n, classes: this.text.classes };
   }
 
   endTask(): void {}
+
+  saveState(): MethodState {
+    return { tensors: [['text', this.text.tensor()], ...copiedTensors(this.namedParameters())], meta: { classes: this.text.classes } };
+  }
+
+  loadState(state: { tensors: TensorSource; meta: Record<string, unknown> }, source: string): void {
+    const classes = state.meta['classes'];
+    if (!Number.isInteger(classes) || (classes as number) < 0) throw new DataError(source, `clip-adapter state: "classes" must be an integer >= 0, got ${JSON.stringify(classes)}`);
+    this.text.load(state.tensors, classes as number, source);
+    const params = new Map([...state.tensors].filter(([name]) => name !== 'text'));
+    // Built from a scratch generator: its draws are overwritten by the saved weights at once.
+    if (classes as number > 0) this.setAdapter(new Adapter(this.setup.dim, this.options.reduction, new Rng(0)));
+    loadTensorsInto(this.namedParameters(), params, source, this.name);
+  }
 
   namedParameters(): [string, Tensor][] {
     const a = this.adapter;
@@ -122,6 +154,6 @@ export class ClipAdapterMethod implements Method {
   }
 }
 
-export function createClipAdapter(ctx: MethodContext, options: Partial<ClipAdapterOptions> = {}): Method {
-  return new ClipAdapterMethod(ctx, { ...CLIP_ADAPTER_DEFAULTS, ...options });
+export function createClipAdapter(setup: Pick<MethodSetup, 'dim' | 'logitScale'> & { methodOptions?: Record<string, unknown> }): Method {
+  return new ClipAdapterMethod(setup, clipAdapterOptions(setup.methodOptions ?? {}));
 }

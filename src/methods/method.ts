@@ -1,10 +1,18 @@
 /**
- * The contract between the class-incremental loop and a method (CLAP, its deterministic
- * ablation, the baselines). The loop owns data order, batching, views, the learning-rate schedule,
- * the memory and evaluation; a method owns its parameters and its losses.
+ * The contract between the class-incremental task step (`src/cl/taskStep.ts`) and a method (CLAP,
+ * its deterministic ablation, the baselines). The step owns data order, batching, views, the
+ * learning-rate schedule, the memory and evaluation; a method owns its parameters, its losses and
+ * whatever statistics it fits.
+ *
+ * A method learns classes as they arrive: the text features of a task's classes are handed to it
+ * when the task begins, so nothing is rebuilt or replayed when a class is added. Every random draw
+ * it makes comes from the generator passed to the call (initialization in `beginTask`, noise and
+ * dropout in `trainStep`, test-time samples in `predict`); a method keeps no generator of its own,
+ * which is what makes restoring a checkpoint "load its state" and nothing else.
  *
  * Labels seen by a method are incremental labels (class-order positions), never dataset labels.
  */
+import type { FeaturesSplit } from '../data/types.js';
 import type { Rng } from '../engine/random.js';
 import type { Tensor } from '../engine/tensor.js';
 
@@ -15,18 +23,25 @@ export interface TaskInfo {
   classEnd: number;
 }
 
-/** Frozen inputs every method may use. */
-export interface MethodContext {
+/** The text side of a task's new classes. */
+export interface TaskClasses {
+  /** e[c, p]: unit-norm text feature of new class c (in label order) with template p, [n_i, P, D]. */
+  textPerTemplate: Float32Array;
+  numTemplates: number;
+}
+
+/** What every method is built with: frozen run-level settings, never data. */
+export interface MethodSetup {
   /** Embedding width D. */
   dim: number;
-  /** e[c, p]: unit-norm text feature of incremental class c with template p, [C_total, P, D]. */
-  textPerTemplate: Float32Array;
-  numClasses: number;
-  numTemplates: number;
   /** CLIP's logit scale exp(logit_scale) (100 for OpenAI CLIP). */
   logitScale: number;
-  /** The method's own generator (initialization, noise, dropout). */
-  rng: Rng;
+  /** Monte-Carlo samples T (probabilistic methods). */
+  samples: number;
+  /** Training batch size (the reference scales CLAP's lr with it). */
+  batchSize: number;
+  /** Method-specific options, validated by the method's own file. */
+  methodOptions: Record<string, unknown>;
 }
 
 /** A training batch: image features [B, D] (one view per sample) and incremental labels [B]. */
@@ -34,6 +49,15 @@ export interface Batch {
   features: Float32Array;
   labels: Int32Array;
   size: number;
+}
+
+/** Where an SGD step sits in its phase (a method may use more than the learning rate). */
+export interface StepAt {
+  lr: number;
+  /** Iteration k of `iterations` in this phase (0-based). */
+  iteration: number;
+  iterations: number;
+  epoch: number;
 }
 
 export interface StepResult {
@@ -53,22 +77,71 @@ export interface Prediction {
 
 export type Phase = 'train' | 'finetune';
 
+/** How the learning rate moves over a phase's S iterations (spec section 5). */
+export type LrShape = 'warmup-cosine' | 'cosine';
+
+/** One SGD phase: epochs over the phase's samples at a scheduled learning rate. */
+export interface SgdSchedule {
+  epochs: number;
+  lr: number;
+  shape: LrShape;
+}
+
+/**
+ * What a method does with a task, besides being told it began and ended:
+ * - `train`: SGD on (memory + the task's samples), or null;
+ * - `finetune`: class-balanced SGD on the memory after every task but the first, or null;
+ * - `replay`: whether it keeps an exemplar memory (which the step then updates after each task).
+ */
+export interface MethodTraits {
+  sgd: { train: SgdSchedule | null; finetune: SgdSchedule | null };
+  replay: boolean;
+}
+
+/** The training rows of a step, for a method that fits statistics of the data. */
+export interface TaskData {
+  /** Rows of the features (image features [n, views, D]). */
+  split: FeaturesSplit;
+  /** Rows of `split` the step trains on (memory first, then the task's samples). */
+  indices: Int32Array;
+  /** Incremental label of every row of `split`. */
+  labels: Int32Array;
+}
+
+/** A method's checkpointed state: tensors by name (copied) and JSON-safe metadata. */
+export interface MethodState {
+  tensors: [string, Tensor][];
+  meta: Record<string, unknown>;
+}
+
+/** Tensors by name, as a method or a saved file holds them. */
+export type TensorSource = ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>;
+
 export interface Method {
   readonly name: string;
-  /** Hyper-parameters that the loop needs (epochs, lr) for each phase. */
-  readonly schedule: { epochs: number; lr: number; warmup: boolean; finetuneEpochs: number; finetuneLr: number };
-  /** Whether the method trains at all (the zero-shot baseline does not). */
-  readonly trainable: boolean;
-  /** Called when task `task` starts (expand heads, language-aware init, ...). */
-  beginTask(task: TaskInfo): void;
+  readonly traits: MethodTraits;
+  /** Task `task` starts with these new classes (expand heads, language-aware init, ...). */
+  beginTask(task: TaskInfo, classes: TaskClasses, rng: Rng): void;
+  /**
+   * Sees the task's training rows once, after the SGD phase of learning it (if any) and before the
+   * memory is updated: class prototypes, a ridge regression, covariances.
+   */
+  fit?(data: TaskData, rng: Rng): void;
   /** Switches between learning the new task and class-balanced finetuning. */
   setPhase(phase: Phase): void;
-  /** One optimization step at learning rate `lr`. */
-  trainStep(batch: Batch, lr: number): StepResult;
+  /** One optimization step. */
+  trainStep(batch: Batch, at: StepAt, rng: Rng): StepResult;
   /** Logits over all seen classes for `n` image features [n, D], evaluation mode. */
-  predict(features: Float32Array, n: number): Prediction;
+  predict(features: Float32Array, n: number, rng: Rng): Prediction;
   /** Called after training (and finetuning) of `task`. */
-  endTask(task: TaskInfo): void;
-  /** All parameters, by dotted name (checkpoints). */
+  endTask(task: TaskInfo, rng: Rng): void;
+  /** Everything needed to continue from here: tensors (parameters and buffers) and metadata. */
+  saveState(): MethodState;
+  /**
+   * Restores a state of `saveState` into a freshly created method (same setup).
+   * @param source names the state's origin in errors (a file, "the current model")
+   */
+  loadState(state: { tensors: TensorSource; meta: Record<string, unknown> }, source: string): void;
+  /** The trainable and frozen parameters, by dotted name (reference checkpoints, tests). */
   namedParameters(): [string, Tensor][];
 }

@@ -10,7 +10,7 @@ import { generateSyntheticDataset, SYNTHETIC_TINY } from '../data/synthetic.js';
 import { Rng } from '../engine/random.js';
 import { ExemplarMemory } from '../memory/memory.js';
 import { getSelector } from '../memory/selectors.js';
-import type { Method, MethodContext } from '../methods/method.js';
+import type { Method } from '../methods/method.js';
 import { createMethod } from '../methods/registry.js';
 import { Clap4ClipError } from '../util/errors.js';
 import {
@@ -18,7 +18,7 @@ import {
 } from './checkpoint.js';
 import { captureSnapshot, restoreMethod, resumePoint } from './snapshot.js';
 import { resolveRunConfig, type RunConfig } from './config.js';
-import { methodContextFor, runClassIncremental, runStreams, scenarioFor, type LoopResult, type StepRecord } from './loop.js';
+import { methodSetupFor, runClassIncremental, runStreams, scenarioFor, taskClassesOf, type LoopResult, type StepRecord } from './loop.js';
 import { CHECKPOINT_DIR } from './runDirectory.js';
 
 const dirs: string[] = [];
@@ -35,10 +35,8 @@ const dataset = generateSyntheticDataset(SYNTHETIC_TINY); // 10 classes, D = 32
 const config: RunConfig = resolveRunConfig({ syntheticPreset: 'tiny', method: 'clap', increment: 5, memorySize: 20, epochs: 1, finetuneEpochs: 1, samples: 2, novelty: false });
 const scenario = scenarioFor(config, dataset);
 
-async function buildClap(cfg: RunConfig = config): Promise<{ method: Method; context: MethodContext }> {
-  const context = methodContextFor(cfg, dataset, scenario);
-  const method = await createMethod('clap', context, { samples: cfg.samples, batchSize: cfg.batchSize, methodOptions: cfg.methodOptions });
-  return { method, context };
+async function buildClap(cfg: RunConfig = config): Promise<Method> {
+  return createMethod('clap', methodSetupFor(cfg, dataset));
 }
 
 /** The memory after task t (random selector, its own stream). */
@@ -54,14 +52,13 @@ function memoryAfter(t: number): ExemplarMemory {
 }
 
 /** A real 2-task CLAP run on tiny data, snapshotted after each task from the onStep hook. */
-let run: { method: Method; context: MethodContext; snapshots: CheckpointSnapshot[] };
+let run: { method: Method; snapshots: CheckpointSnapshot[] };
 before(async () => {
-  const { method, context } = await buildClap();
+  const method = await buildClap();
   const snapshots: CheckpointSnapshot[] = [];
   const steps: StepRecord[] = [];
   const streams = runStreams(config.seed);
   await runClassIncremental(config, dataset, method, {
-    context,
     onStep: (step) => {
       steps.push(step);
       streams.loop.nextUint32(); // the streams move between tasks
@@ -74,10 +71,10 @@ before(async () => {
         timing: steps.map((s) => s.seconds.total),
         steps: [...steps],
       };
-      snapshots.push(captureSnapshot({ config, method, methodRng: context.rng, scenario, completedTask: step.task, memory: memoryAfter(step.task), streams, result }));
+      snapshots.push(captureSnapshot({ config, method, scenario, completedTask: step.task, memory: memoryAfter(step.task), streams, result }));
     },
   });
-  run = { method, context, snapshots };
+  run = { method, snapshots };
 });
 
 const bytesOf = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
@@ -89,7 +86,7 @@ test('write -> read round trip: same state, bit-identical tensors, generators th
   await writeCheckpoint(dir, snap);
   const read = (await readLatestCheckpoint(dir))!;
   assert.deepEqual(read.state, snap.state);
-  assert.equal(read.tensors.length, run.method.namedParameters().length);
+  assert.equal(read.tensors.length, run.method.saveState().tensors.length);
   read.tensors.forEach((t, i) => {
     assert.equal(t.name, snap.tensors[i]!.name);
     assert.ok(bytesOf(t.data).equals(bytesOf(snap.tensors[i]!.data)), t.name);
@@ -121,15 +118,17 @@ function batchesOf(t: number, n: number, seed: number) {
   });
 }
 
-function learnTask(method: Method, t: number): number[] {
+const at = (lr: number) => ({ lr, iteration: 0, iterations: 1, epoch: 0 });
+
+function learnTask(method: Method, t: number, rng: Rng): number[] {
   const task = scenario.tasks[t]!;
-  method.beginTask(task);
-  const losses = batchesOf(t, 3, 10 + t).map((b) => method.trainStep(b, 0.01).loss);
+  method.beginTask(task, taskClassesOf(dataset, scenario, task), rng);
+  const losses = batchesOf(t, 3, 10 + t).map((b) => method.trainStep(b, at(0.01), rng).loss);
   if (t > 0) {
     method.setPhase('finetune');
-    losses.push(...batchesOf(t, 2, 20 + t).map((b) => method.trainStep(b, 0.001).loss));
+    losses.push(...batchesOf(t, 2, 20 + t).map((b) => method.trainStep(b, at(0.001), rng).loss));
   }
-  method.endTask(task);
+  method.endTask(task, rng);
   return losses;
 }
 
@@ -138,39 +137,46 @@ const VARIANTS: [string, Record<string, unknown>][] = [
   ['task tokens, hierarchical encoder with distillation (its frozen copy is restored too)', { taskTokens: true, hierarchical: { enabled: true, globalSamples: 2 } }],
 ];
 for (const [variant, methodOptions] of VARIANTS) {
-  test(`restoreMethod: a rebuilt CLAP continues exactly like the uninterrupted one (${variant})`, async () => {
+  test(`restoreMethod: a loaded CLAP continues exactly like the uninterrupted one (${variant})`, async () => {
     const cfg = { ...config, methodOptions };
     const a = await buildClap(cfg);
-    learnTask(a.method, 0);
+    const streams = runStreams(config.seed);
+    learnTask(a, 0, streams.method);
     const result = { scenario, ...run.snapshots[0]!.state.metrics };
-    const snap = captureSnapshot({ config: cfg, method: a.method, methodRng: a.context.rng, scenario, completedTask: 0, memory: memoryAfter(0), streams: runStreams(config.seed), result });
+    const snap = captureSnapshot({ config: cfg, method: a, scenario, completedTask: 0, memory: memoryAfter(0), streams, result });
     const dir = await tempDir();
     await writeCheckpoint(dir, snap);
-    const b = await buildClap(cfg); // the resumed process: same config, fresh generator
-    restoreMethod(b.method, b.context.rng, (await readLatestCheckpoint(dir))!);
-    assert.deepEqual(b.context.rng.state(), a.context.rng.state(), 'the method generator is where the original left it');
+    const read = (await readLatestCheckpoint(dir))!;
+    const b = await buildClap(cfg); // the resumed process: same config, a fresh method, state loaded
+    restoreMethod(b, read);
+    const bRng = Rng.fromState(read.state.rng.streams['method']!);
+    assert.deepEqual(bRng.state(), streams.method.state(), 'the method generator is where the original left it');
 
-    assert.deepEqual(learnTask(b.method, 1), learnTask(a.method, 1), 'identical losses on task 1');
-    a.method.namedParameters().forEach(([name, t], i) => assert.ok(bytesOf(t.data).equals(bytesOf(b.method.namedParameters()[i]![1].data)), name));
+    assert.deepEqual(learnTask(b, 1, bRng), learnTask(a, 1, streams.method), 'identical losses on task 1');
+    a.namedParameters().forEach(([name, t], i) => assert.ok(bytesOf(t.data).equals(bytesOf(b.namedParameters()[i]![1].data)), name));
     const features = batchesOf(1, 1, 99)[0]!.features;
-    assert.ok(bytesOf(a.method.predict(features, 8).logits).equals(bytesOf(b.method.predict(features, 8).logits)), 'identical predictions (same noise draws)');
+    assert.ok(bytesOf(a.predict(features, 8, new Rng(5)).logits).equals(bytesOf(b.predict(features, 8, new Rng(5)).logits)), 'identical predictions (same noise draws)');
   });
 }
 
 test('restoreMethod refuses a different method, missing or extra tensors and shape mismatches', async () => {
   const snap = run.snapshots[0]!;
-  const other = await createMethod('clap-deterministic', methodContextFor(config, dataset, scenario), { samples: 2, batchSize: 32, methodOptions: {} });
-  assert.throws(() => restoreMethod(other, new Rng(0), snap), /written by method "clap", cannot restore "clap-deterministic"/);
+  const other = await createMethod('clap-deterministic', methodSetupFor(config, dataset));
+  assert.throws(() => restoreMethod(other, snap), /written by method "clap", cannot restore "clap-deterministic"/);
   // A snapshot whose tensors belong to task 1 restored as of task 0: an extra encoder pair.
   const mixed: CheckpointSnapshot = { state: snap.state, tensors: run.snapshots[1]!.tensors };
-  const f1 = await buildClap();
-  assert.throws(() => restoreMethod(f1.method, f1.context.rng, mixed), /holds tensor "encoders\.1\.weight" that clap does not have/);
-  const missing: CheckpointSnapshot = { state: snap.state, tensors: snap.tensors.slice(1) };
-  const f2 = await buildClap();
-  assert.throws(() => restoreMethod(f2.method, f2.context.rng, missing), (e: Error) => e instanceof Clap4ClipError && /is missing/.test(e.message));
-  const reshaped: CheckpointSnapshot = { state: snap.state, tensors: snap.tensors.map((t, i) => (i === 0 ? { ...t, shape: [t.data.length] } : t)) };
-  const f3 = await buildClap();
-  assert.throws(() => restoreMethod(f3.method, f3.context.rng, reshaped), /has shape \[\d+\], clap has \[/);
+  // (the text statistics of 10 classes where the state's tasks cover 5 fail first)
+  const m_mixed = await buildClap();
+  assert.throws(() => restoreMethod(m_mixed, mixed), /tensor "text\.ebar" has shape \[10, ?32\], clap expects \[5, ?32\]/);
+  const extra: CheckpointSnapshot = { state: snap.state, tensors: [...snap.tensors, { name: 'encoders.7.weight', shape: [1], data: new Float32Array(1) }] };
+  const m_extra = await buildClap();
+  assert.throws(() => restoreMethod(m_extra, extra), /holds tensor "encoders\.7\.weight" that clap does not have/);
+  const missing: CheckpointSnapshot = { state: snap.state, tensors: snap.tensors.filter((t) => t.name !== 'vga.linear1.weight') };
+  const m_missing = await buildClap();
+  assert.throws(() => restoreMethod(m_missing, missing), (e: Error) => e instanceof Clap4ClipError && /"vga\.linear1\.weight" of clap is missing/.test(e.message));
+  const reshaped: CheckpointSnapshot = { state: snap.state, tensors: snap.tensors.map((t) => (t.name === 'vga.linear1.weight' ? { ...t, shape: [t.data.length] } : t)) };
+  const m_reshaped = await buildClap();
+  assert.throws(() => restoreMethod(m_reshaped, reshaped), /has shape \[\d+\], clap has \[/);
 });
 
 test('resumePoint: the loop state after the task, checked against the run', () => {
@@ -287,7 +293,8 @@ const CORRUPTIONS: [string, (dir: string) => Promise<void>, RegExp, RegExp][] = 
   ['missing tensor', (d) => rewriteParams(d, (t) => { delete t[firstName()]; }), /params\.safetensors/, /tensor ".+" is missing/],
   ['extra tensor', (d) => rewriteParams(d, (t) => { t['stray'] = { dtype: 'F32', shape: [1], data: new Float32Array(1) }; }), /params\.safetensors/, /holds tensor "stray", which state\.json does not list/],
   ['wrong shape', (d) => rewriteParams(d, (t) => { const x = t[firstName()]!; t[firstName()] = { ...x, shape: [x.data.length] }; }), /params\.safetensors/, /has shape \[\d+\], state\.json lists \[/],
-  ['unknown format version', (d) => rewriteState(d, (s) => { s['version'] = 2; }), /state\.json/, /unsupported checkpoint version 2 \(this clap4clip reads version 1\)/],
+  ['unknown format version', (d) => rewriteState(d, (s) => { s['version'] = 3; }), /state\.json/, /unsupported checkpoint version 3 \(this clap4clip reads version 2\)/],
+  ['checkpoint of the earlier format', (d) => rewriteState(d, (s) => { s['version'] = 1; }), /state\.json/, /unsupported checkpoint version 1 \(this clap4clip reads version 2\)/],
   ['foreign JSON', (d) => rewriteState(d, (s) => { s['format'] = 'something-else'; }), /state\.json/, /not a clap4clip checkpoint/],
   ['edited config', (d) => rewriteState(d, (s) => { (s['config'] as Record<string, unknown>)['epochs'] = 9; }), /state\.json/, /"configHash" does not match "config"/],
   ['invalid config', (d) => rewriteState(d, (s) => { (s['config'] as Record<string, unknown>)['epoch'] = 9; }), /state\.json/, /unknown key "epoch" \(did you mean "epochs"\?\)/],

@@ -1,7 +1,7 @@
 /**
  * What a checkpoint holds besides the tensors (`state.json`), and the validation of an untrusted
  * copy of it. Everything here is optimizer-independent: the methods use plain SGD (no momentum),
- * so parameters + this state are the whole run after a task.
+ * so the method's state (its tensors and metadata) + this state are the whole run after a task.
  */
 import type { MemoryBudget, MemoryState } from '../memory/memory.js';
 import type { TaskInfo } from '../methods/method.js';
@@ -13,22 +13,17 @@ import { configHash } from './runDirectory.js';
 
 export const CHECKPOINT_FORMAT = 'clap4clip-checkpoint';
 /** Bump when the meaning of a field changes; readers refuse other versions. */
-export const CHECKPOINT_VERSION = 1;
+export const CHECKPOINT_VERSION = 2;
 
-/**
- * The generators of a run after a task: every stream of the loop's `RunStreams` by name, and the
- * method's own generator (its MethodContext.rng; the loop's `method` fork is only a copy of its
- * initial state).
- */
+/** The generators of a run after a task: every stream of `RunStreams` by name (the method's included). */
 export interface CheckpointRngStates {
   streams: Record<string, RngState>;
-  method: RngState;
 }
 
 /** The loop's metrics so far (LoopResult without the scenario, which is rebuilt from the config). */
 export type CheckpointMetrics = Omit<LoopResult, 'scenario'>;
 
-/** Name and shape of a tensor in params.safetensors (all F32), in `method.namedParameters()` order. */
+/** Name and shape of a tensor in params.safetensors (all F32), in `method.saveState()` order. */
 export interface TensorEntry {
   name: string;
   shape: number[];
@@ -51,6 +46,8 @@ export interface CheckpointState {
   memory: MemoryState;
   rng: CheckpointRngStates;
   metrics: CheckpointMetrics;
+  /** The method's own metadata (`method.saveState().meta`); its tensors are in params.safetensors. */
+  methodMeta: Record<string, unknown>;
   tensors: TensorEntry[];
   createdAt: string;
 }
@@ -204,7 +201,7 @@ function tensorEntries(v: unknown, fail: Fail): TensorEntry[] {
   });
 }
 
-const STATE_KEYS = ['format', 'version', 'method', 'config', 'configHash', 'completedTask', 'classOrder', 'tasks', 'memory', 'rng', 'metrics', 'tensors', 'createdAt'];
+const STATE_KEYS = ['format', 'version', 'method', 'config', 'configHash', 'completedTask', 'classOrder', 'tasks', 'memory', 'rng', 'metrics', 'methodMeta', 'tensors', 'createdAt'];
 
 /** Checks an untrusted parsed `state.json`; errors are DataErrors naming `file` and the JSON path. */
 export function parseCheckpointState(raw: unknown, file: string): CheckpointState {
@@ -231,7 +228,7 @@ export function parseCheckpointState(raw: unknown, file: string): CheckpointStat
   const classOrder = arr(o['classOrder'], 'classOrder', fail, numClasses).map((c, i) => int(c, `classOrder[${i}]`, fail, 0, numClasses - 1));
   if (new Set(classOrder).size !== numClasses) fail('classOrder is not a permutation of the classes');
   const r = obj(o['rng'], 'rng', fail);
-  onlyKeys(r, ['streams', 'method'], 'rng', fail);
+  onlyKeys(r, ['streams'], 'rng', fail);
   const streams = Object.fromEntries(Object.entries(obj(r['streams'], 'rng.streams', fail)).map(([k, v]) => [k, rngState(v, `rng.streams.${k}`, fail)]));
   return {
     format: CHECKPOINT_FORMAT,
@@ -243,8 +240,9 @@ export function parseCheckpointState(raw: unknown, file: string): CheckpointStat
     classOrder,
     tasks,
     memory: memoryState(o['memory'], tasks[completedTask]!.classEnd, fail),
-    rng: { streams, method: rngState(r['method'], 'rng.method', fail) },
+    rng: { streams },
     metrics: metrics(o['metrics'], completedTask + 1, fail),
+    methodMeta: obj(finiteJson(o['methodMeta'], 'methodMeta', fail), 'methodMeta', fail),
     tensors: tensorEntries(o['tensors'], fail),
     createdAt: str(o['createdAt'], 'createdAt', fail),
   };

@@ -13,10 +13,10 @@ import { generateSyntheticDataset, SYNTHETIC_TINY } from '../data/synthetic.js';
 import { Rng } from '../engine/random.js';
 import { createMethod } from '../methods/registry.js';
 import { resolveRunConfig } from './config.js';
-import { methodContextFor, scenarioFor } from './loop.js';
+import { methodSetupFor, scenarioFor, taskClassesOf } from './loop.js';
 import { silentProgress } from './progress.js';
 import { Pacer, RunInterrupted, StopRequest } from './signals.js';
-import { trainPhase } from './trainPhase.js';
+import { trainPhase } from '../cl/trainPhase.js';
 
 const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const dirs: string[] = [];
@@ -65,15 +65,16 @@ test('pausing after every trainPhase iteration changes nothing: same iterations,
   const task = scenario.tasks[0]!;
   const runs = [];
   for (const paced of [false, true]) {
-    const context = methodContextFor(config, dataset, scenario);
-    const method = await createMethod('clap', context, { samples: 2, batchSize: 16, methodOptions: {} });
-    method.beginTask(task);
+    const context = methodSetupFor(config, dataset);
+    const methodRng = new Rng(3);
+    const method = await createMethod('clap', { ...context, samples: 2, batchSize: 16 });
+    method.beginTask(task, taskClassesOf(dataset, scenario, task), methodRng);
     const rng = new Rng(9);
-    const ctx = { split: dataset.train, labels: scenario.trainLabels, batchSize: 16, rng, progress: silentProgress, label: 'x' };
-    const schedule = { epochs: 2, lr: 0.01, warmup: true };
+    const ctx = { split: dataset.train, labels: scenario.trainLabels, batchSize: 16, rng, methodRng, progress: silentProgress, label: 'x' };
+    const schedule = { epochs: 2, lr: 0.01, shape: 'warmup-cosine' as const };
     const pacer = new Pacer(undefined, () => new RunInterrupted('x', 'x'), 0);
     const out = await trainPhase(method, 'train', scenario.trainIndices[0]!, schedule, paced ? { ...ctx, pause: () => pacer.pause() } : ctx);
-    runs.push({ out, params: method.namedParameters().map(([n, t]) => [n, Array.from(t.data)]), rng: rng.state(), methodRng: context.rng.state() });
+    runs.push({ out, params: method.namedParameters().map(([n, t]) => [n, Array.from(t.data)]), rng: rng.state(), methodRng: methodRng.state() });
   }
   assert.deepEqual(runs[1], runs[0]);
 });

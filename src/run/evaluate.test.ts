@@ -5,7 +5,7 @@ import { Rng } from '../engine/random.js';
 import { createMethod } from '../methods/registry.js';
 import { resolveRunConfig, type EvalBatching } from './config.js';
 import { ensemblePredictor, evalBatches, evaluateStep, predictBatches } from './evaluate.js';
-import { methodContextFor, runClassIncremental, scenarioFor } from './loop.js';
+import { methodSetupFor, runClassIncremental, scenarioFor } from './loop.js';
 
 const dataset = generateSyntheticDataset(SYNTHETIC_TINY); // 10 classes, 40 train / 10 test each
 
@@ -31,9 +31,9 @@ test('per-task batches hold one task each; mixed is a seeded shuffle across task
 
 test('same trained clap model, same data: single is invariant to shuffling the test set, per-task and mixed are not', async () => {
   const config = resolveRunConfig({ syntheticPreset: 'tiny', increment: 5, novelty: false, epochs: 2, finetuneEpochs: 1 });
-  const context = methodContextFor(config, dataset);
-  const method = await createMethod('clap', context, { samples: config.samples, batchSize: config.batchSize, methodOptions: {} });
-  await runClassIncremental(config, dataset, method, { context });
+  const context = methodSetupFor(config, dataset);
+  const method = await createMethod('clap', context);
+  await runClassIncremental(config, dataset, method, {});
   const scenario = scenarioFor(config, dataset);
   const taskOf = new Int32Array(dataset.numClasses);
   for (const t of scenario.tasks) taskOf.fill(t.index, t.classStart, t.classEnd);
@@ -48,7 +48,7 @@ test('same trained clap model, same data: single is invariant to shuffling the t
   /** Per test sample: the predicted label and the mean logits, under `mode` and `order`. */
   const predictAll = (mode: EvalBatching, order: Int32Array[], orderSeed: number) => {
     // The same Monte-Carlo ensemble every time (one noise stream state), so only batching differs.
-    const predict = ensemblePredictor(method, context, new Rng(99));
+    const predict = ensemblePredictor(method, new Rng(99));
     const predicted = predictBatches(predict, dataset.test, evalBatches(mode, order, 32, new Rng(orderSeed)));
     const logits = new Map<number, number[]>();
     for (const b of predicted.batches) b.indices.forEach((idx, i) => logits.set(idx, [...b.meanLogits.subarray(i * predicted.classes, (i + 1) * predicted.classes)]));
@@ -72,9 +72,9 @@ test('the batching mode and detection leave training untouched (evaluation noise
   const losses: number[][] = [];
   for (const extra of [{ evalBatching: 'per-task', novelty: false }, { evalBatching: 'single', novelty: true }, { evalBatching: 'mixed', novelty: true }] as const) {
     const config = resolveRunConfig({ syntheticPreset: 'tiny', increment: 5, epochs: 1, finetuneEpochs: 1, ...extra });
-    const context = methodContextFor(config, dataset);
-    const method = await createMethod('clap', context, { samples: config.samples, batchSize: config.batchSize, methodOptions: {} });
-    const r = await runClassIncremental(config, dataset, method, { context });
+    const context = methodSetupFor(config, dataset);
+    const method = await createMethod('clap', context);
+    const r = await runClassIncremental(config, dataset, method, {});
     losses.push(r.steps.flatMap((s) => [s.loss.train!, s.loss.finetune ?? 0]));
   }
   assert.deepEqual(losses[1], losses[0]);
@@ -83,9 +83,9 @@ test('the batching mode and detection leave training untouched (evaluation noise
 
 test('reliability bins count every test sample of the seen tasks, and their ECE is the dataset-level ECE', async () => {
   const config = resolveRunConfig({ syntheticPreset: 'tiny', increment: 5, method: 'zeroshot' });
-  const context = methodContextFor(config, dataset);
-  const method = await createMethod('zeroshot', context, { samples: 1, batchSize: 32, methodOptions: {} });
-  const r = await runClassIncremental(config, dataset, method, { context });
+  const context = methodSetupFor(config, dataset);
+  const method = await createMethod('zeroshot', { ...context, samples: 1, batchSize: 32 });
+  const r = await runClassIncremental(config, dataset, method, {});
   assert.deepEqual(r.reliability.map((x) => x.step), [0, 1]);
   r.reliability.forEach(({ bins }, t) => {
     assert.equal(bins.length, 15);

@@ -12,9 +12,9 @@
  *   shuffles the seen tasks' test samples together (seeded order) before cutting batches. `single`
  *   predicts every image alone: the only mode where a prediction is a function of the image.
  *
- * - Test-time noise (`ensemblePredictor`). A sampling method draws its T weight samples from its
- *   generator at every `predict`. The loop swaps a fixed generator state into the method's context
- *   for each of its predictions, so one evaluation scores every batch with the same T sampled heads
+ * - Test-time noise (`ensemblePredictor`). A sampling method draws its T weight samples from the
+ *   generator given to `predict`. Every prediction of one evaluation gets a generator started from
+ *   the same state, so one evaluation scores every batch with the same T sampled heads
  *   (a fixed Monte-Carlo ensemble, drawn from a dedicated stream), and evaluating never draws from
  *   the training stream: turning novelty detection on, or changing the batching, leaves training
  *   unchanged, and in `single` mode the order of the test set changes nothing.
@@ -22,8 +22,8 @@
 import type { FeaturesSplit } from '../data/types.js';
 import { ece, reliabilityBins, softmaxConfidences, type ReliabilityBin } from '../eval/calibration.js';
 import { mcVariance } from '../eval/novelty.js';
-import { Rng } from '../engine/random.js';
-import type { Method, MethodContext, Prediction } from '../methods/method.js';
+import { Rng, type RngState } from '../engine/random.js';
+import type { Method, Prediction } from '../methods/method.js';
 import type { EvalBatching } from './config.js';
 
 export const ECE_BINS = 15;
@@ -107,24 +107,16 @@ export function meanOverSamples(logits: Float32Array, samples: number, n: number
 export type Predictor = (features: Float32Array, n: number) => Prediction;
 
 /**
- * `method.predict` with the test-time noise of one fixed Monte-Carlo ensemble: a generator state
- * drawn once from `stream` is swapped into `context.rng` for every call (and the training
- * generator put back after), so every call draws the same noise. Methods read `ctx.rng` at each
- * draw, which is what makes the swap work. Without `context` (a method built elsewhere), calls
- * draw from the method's own generator.
+ * `method.predict` with the test-time noise of one fixed Monte-Carlo ensemble: every call starts
+ * a generator from the same state `noise`, so every call draws the same T sampled heads.
  */
-export function ensemblePredictor(method: Method, context: MethodContext | undefined, stream: Rng): Predictor {
-  if (context === undefined) return (features, n) => method.predict(features, n);
-  const state = stream.fork().state();
-  return (features, n) => {
-    const training = context.rng;
-    context.rng = Rng.fromState(state);
-    try {
-      return method.predict(features, n);
-    } finally {
-      context.rng = training;
-    }
-  };
+export function fixedNoisePredictor(method: Method, noise: RngState): Predictor {
+  return (features, n) => method.predict(features, n, Rng.fromState(noise));
+}
+
+/** `fixedNoisePredictor` with a noise state forked from `stream` (one draw of the stream per ensemble). */
+export function ensemblePredictor(method: Method, stream: Rng): Predictor {
+  return fixedNoisePredictor(method, stream.fork().state());
 }
 
 /** What one batch's prediction gives per sample. */

@@ -17,7 +17,7 @@ import { createMethod } from '../methods/registry.js';
 import { readLatestCheckpoint } from './checkpoint.js';
 import { restoreMethod } from './snapshot.js';
 import { resolveRunConfig } from './config.js';
-import { methodContextFor, runClassIncremental, type LoopResult } from './loop.js';
+import { methodSetupFor, runClassIncremental, type LoopResult } from './loop.js';
 import type { ProgressFactory } from './progress.js';
 import { RunInterrupted, StopRequest } from './signals.js';
 
@@ -106,11 +106,11 @@ test('a stop during a task abandons it: the checkpoint of the task before is kep
   const dataset = generateSyntheticDataset(SYNTHETIC_TINY);
   const config = resolveRunConfig({ syntheticPreset: 'tiny', method: 'clap', increment: 5, epochs: 2, finetuneEpochs: 1, samples: 2 });
   const build = async () => {
-    const context = methodContextFor(config, dataset);
-    return { context, method: await createMethod('clap', context, { samples: config.samples, batchSize: config.batchSize, methodOptions: {} }) };
+    const context = methodSetupFor(config, dataset);
+    return { context, method: await createMethod('clap', context) };
   };
   const whole = await build();
-  const reference = await runClassIncremental(config, dataset, whole.method, { context: whole.context });
+  const reference = await runClassIncremental(config, dataset, whole.method, {});
 
   const dir = await tempDir();
   const stop = new StopRequest();
@@ -120,7 +120,7 @@ test('a stop during a task abandons it: the checkpoint of the task before is kep
     return { tick: () => { if (label.includes('task 2/2 train') && ++ticks === 3) stop.request('SIGINT'); }, done: () => undefined };
   };
   const first = await build();
-  await assert.rejects(runClassIncremental(config, dataset, first.method, { context: first.context, runDir: dir, stop, progress }), (e: unknown) => {
+  await assert.rejects(runClassIncremental(config, dataset, first.method, { runDir: dir, stop, progress }), (e: unknown) => {
     assert.ok(e instanceof RunInterrupted);
     assert.equal(e.message, 'interrupted by SIGINT after task 1/2');
     assert.equal(e.completedTask, 0);
@@ -129,8 +129,8 @@ test('a stop during a task abandons it: the checkpoint of the task before is kep
   const snapshot = (await readLatestCheckpoint(dir))!;
   assert.equal(snapshot.state.completedTask, 0);
   const second = await build();
-  restoreMethod(second.method, second.context.rng, snapshot);
-  const resumed = await runClassIncremental(config, dataset, second.method, { context: second.context, runDir: dir, resume: snapshot });
+  restoreMethod(second.method, snapshot);
+  const resumed = await runClassIncremental(config, dataset, second.method, { runDir: dir, resume: snapshot });
   const strip = (r: LoopResult) => ({ ...r, timing: [], steps: r.steps.map((s) => ({ ...s, seconds: null })) });
   assert.deepEqual(strip(resumed), strip(reference));
   assert.equal((await readLatestCheckpoint(dir))!.state.completedTask, 1);

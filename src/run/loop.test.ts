@@ -2,23 +2,23 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { generateSyntheticDataset, SYNTHETIC_TINY } from '../data/synthetic.js';
 import { warmupCosineLr } from '../engine/optim.js';
-import type { Batch, Method, Phase, Prediction, StepResult, TaskInfo } from '../methods/method.js';
+import type { Batch, Method, MethodState, MethodTraits, Phase, Prediction, StepAt, StepResult, TaskClasses, TaskData, TaskInfo } from '../methods/method.js';
 import { resolveRunConfig } from './config.js';
 import { runClassIncremental, scenarioFor } from './loop.js';
 
 /** A method that learns nothing and records what the loop feeds it. */
 class RecordingMethod implements Method {
   readonly name = 'recorder';
-  readonly trainable = true;
-  readonly schedule = { epochs: 2, lr: 0.1, warmup: true, finetuneEpochs: 1, finetuneLr: 0.01 };
+  traits: MethodTraits = { sgd: { train: { epochs: 2, lr: 0.1, shape: 'warmup-cosine' }, finetune: { epochs: 1, lr: 0.01, shape: 'cosine' } }, replay: true };
   phase: Phase = 'train';
   seen = 0;
   calls: { task: number; phase: Phase; lr: number; size: number; labels: number[]; features: Float32Array }[] = [];
   task = -1;
-  beginTask(t: TaskInfo): void { this.task = t.index; this.seen = t.classEnd; }
+  texts: TaskClasses[] = [];
+  beginTask(t: TaskInfo, classes: TaskClasses): void { this.task = t.index; this.seen = t.classEnd; this.texts.push(classes); }
   setPhase(p: Phase): void { this.phase = p; }
-  trainStep(b: Batch, lr: number): StepResult {
-    this.calls.push({ task: this.task, phase: this.phase, lr, size: b.size, labels: [...b.labels], features: b.features });
+  trainStep(b: Batch, at: StepAt): StepResult {
+    this.calls.push({ task: this.task, phase: this.phase, lr: at.lr, size: b.size, labels: [...b.labels], features: b.features });
     return { loss: 1, parts: {} };
   }
   predict(_f: Float32Array, n: number): Prediction {
@@ -28,7 +28,18 @@ class RecordingMethod implements Method {
     return { logits, samples: 1, n, classes: this.seen };
   }
   endTask(_t?: TaskInfo): void {}
+  saveState(): MethodState { return { tensors: [], meta: {} }; }
+  loadState(): void {}
   namedParameters() { return []; }
+}
+
+/** No SGD at all: fits on each step's training rows (as a prototype method would) and records them. */
+class FittingMethod extends RecordingMethod {
+  override traits: MethodTraits = { sgd: { train: null, finetune: null }, replay: true };
+  fits: { task: number; rows: number; labels: number[] }[] = [];
+  fit(data: TaskData): void {
+    this.fits.push({ task: this.task, rows: data.indices.length, labels: [...new Set(Array.from(data.indices, (i) => data.labels[i]!))].sort((a, b) => a - b) });
+  }
 }
 
 const dataset = generateSyntheticDataset(SYNTHETIC_TINY); // 10 classes, 40 train / 10 test each, 2 views
@@ -119,7 +130,7 @@ function sampleOf(row: Float32Array): number {
 class FeatureLogitsMethod extends RecordingMethod {
   inTask = false;
   scoringBatches: number[][] = [];
-  override beginTask(t: TaskInfo): void { super.beginTask(t); this.inTask = true; }
+  override beginTask(t: TaskInfo, c: TaskClasses): void { super.beginTask(t, c); this.inTask = true; }
   override endTask(): void { this.inTask = false; }
   override predict(f: Float32Array, n: number): Prediction {
     const D = dataset.train.dim;
@@ -163,4 +174,26 @@ test('the mixed test order and evaluation predictions do not consume the trainin
   const perTask = await labelsBy('per-task');
   assert.deepEqual(await labelsBy('mixed'), perTask);
   assert.deepEqual(await labelsBy('single'), perTask);
+});
+
+test('a method without SGD that fits: sees memory + task rows once per task, the new classes\' text at beginTask, no trainStep', async () => {
+  const config = resolveRunConfig({ syntheticPreset: 'tiny', increment: 5, memorySize: 20, classOrder: 'identity', novelty: false });
+  const m = new FittingMethod();
+  const r = await runClassIncremental(config, dataset, m);
+  assert.equal(m.calls.length, 0, 'no SGD step');
+  assert.deepEqual(m.fits, [
+    { task: 0, rows: 200, labels: [0, 1, 2, 3, 4] },
+    { task: 1, rows: 220, labels: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] },
+  ]);
+  assert.deepEqual(r.steps.map((s) => [s.iterations.train, s.iterations.finetune, s.memorySize]), [[0, 0, 20], [0, 0, 20]]);
+  // Each task brings the text of its own 5 classes only: [5, P, D], in incremental order.
+  const P = dataset.numTemplates, D = dataset.manifest.dim;
+  assert.deepEqual(m.texts.map((t) => t.textPerTemplate.length), [5 * P * D, 5 * P * D]);
+  assert.deepEqual(m.texts[1]!.textPerTemplate, dataset.text.slice(5 * P * D, 10 * P * D));
+});
+
+test('untilTask stops after that task', async () => {
+  const config = resolveRunConfig({ syntheticPreset: 'tiny', increment: 2, classOrder: 'identity', novelty: false });
+  const r = await runClassIncremental(config, dataset, new RecordingMethod(), { untilTask: 2 });
+  assert.equal(r.accuracyMatrix.length, 3);
 });

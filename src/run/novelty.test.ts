@@ -5,7 +5,7 @@ import { auroc } from '../eval/novelty.js';
 import { createMethod } from '../methods/registry.js';
 import { resolveRunConfig } from './config.js';
 import type { PredictedBatches } from './evaluate.js';
-import { methodContextFor, runClassIncremental, type LoopResult } from './loop.js';
+import { methodSetupFor, runClassIncremental, type LoopResult } from './loop.js';
 import { noveltyMeans, noveltyRecords, ROC_POINTS } from './novelty.js';
 
 const dataset = generateSyntheticDataset(SYNTHETIC_TINY); // 10 classes, 10 test images each
@@ -13,9 +13,9 @@ const dataset = generateSyntheticDataset(SYNTHETIC_TINY); // 10 classes, 10 test
 /** Three tasks (4, 3 and 3 classes), short training. */
 async function tinyRun(method: string, extra: Record<string, unknown> = {}): Promise<LoopResult> {
   const config = resolveRunConfig({ syntheticPreset: 'tiny', baseClasses: 4, increment: 3, method, epochs: 2, finetuneEpochs: 1, ...extra });
-  const context = methodContextFor(config, dataset);
-  const m = await createMethod(method, context, { samples: config.samples, batchSize: config.batchSize, methodOptions: {} });
-  return runClassIncremental(config, dataset, m, { context });
+  const context = methodSetupFor(config, dataset);
+  const m = await createMethod(method, context);
+  return runClassIncremental(config, dataset, m, {});
 }
 
 test('novelty detection end to end: one entry per score and step but the last, metrics in [0, 1], mcVariance only for clap', async () => {

@@ -1,18 +1,18 @@
 /**
  * `clap4clip params`: trainable and total parameters of a method, per module and per task.
  *
- * The numbers come from the method itself: it is built for real (on zero text features of the
- * right shape; no parameter count depends on their values), taken through beginTask / setPhase /
- * endTask like the loop does, and its tensors are counted. No formula is written down here, so
- * the count cannot drift from the code. For ViT-B/16 (D = 512) CLAP has 4,204,032 VGA parameters
- * and 525,312 per task (one mu/sigma encoder pair).
+ * The numbers come from the method itself: it is built for real and taken through beginTask (on
+ * zero text features of the right shape; no parameter count depends on their values) / setPhase /
+ * endTask like the task step does, and its tensors are counted. No formula is written down here,
+ * so the count cannot drift from the code. For ViT-B/16 (D = 512) CLAP has 4,204,032 VGA
+ * parameters (built with the first task) and 525,312 per task (one mu/sigma encoder pair).
  */
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseManifest, MANIFEST_FILE } from '../../data/featuresDataset.js';
 import { splitTasks } from '../../data/scenario.js';
 import { Rng } from '../../engine/random.js';
-import type { Method, MethodContext, TaskInfo } from '../../methods/method.js';
+import type { Method, TaskInfo } from '../../methods/method.js';
 import { createMethod } from '../../methods/registry.js';
 import { didYouMean, flagOf, resolveRunConfig, RUN_CONFIG_FIELDS, SYNTHETIC_PRESETS, type FieldSpec, type RunConfig } from '../../run/config.js';
 import { Clap4ClipError } from '../../util/errors.js';
@@ -49,8 +49,6 @@ export interface ParamsReport {
   dim: number;
   numClasses: number;
   modules: ModuleCount[];
-  /** Parameters the method has when built, before any task (CLAP: the VGA). */
-  atConstruction: number;
   perTask: TaskCount[];
   total: number;
 }
@@ -66,23 +64,16 @@ const count = (method: Method, trainableOnly: boolean): number =>
 /** Builds the method of `setup` and counts its tensors through every task. */
 export async function countMethodParameters(setup: ParamsSetup): Promise<ParamsReport> {
   const { config, dim, numClasses, tasks } = setup;
-  const ctx: MethodContext = {
-    dim,
-    textPerTemplate: new Float32Array(numClasses * dim),
-    numClasses,
-    numTemplates: 1,
-    logitScale: 100,
-    rng: new Rng(config.seed),
-  };
-  const method = await createMethod(config.method, ctx, { samples: config.samples, batchSize: config.batchSize, methodOptions: config.methodOptions });
+  const method = await createMethod(config.method, { dim, logitScale: 100, samples: config.samples, batchSize: config.batchSize, methodOptions: config.methodOptions });
+  const rng = new Rng(config.seed);
+  const trains = method.traits.sgd.train !== null;
   const perTask: TaskCount[] = [];
   let modules: ModuleCount[] = [];
-  const atConstruction = count(method, false);
-  let before = atConstruction;
+  let before = 0;
   for (const task of tasks) {
-    method.beginTask(task);
+    method.beginTask(task, { textPerTemplate: new Float32Array((task.classEnd - task.classStart) * dim), numTemplates: 1 }, rng);
     const total = count(method, false);
-    const train = method.trainable ? count(method, true) : 0;
+    const train = trains ? count(method, true) : 0;
     if (task.index === tasks.length - 1) {
       const byModule = new Map<string, ModuleCount>();
       for (const [name, t] of method.namedParameters()) {
@@ -90,7 +81,7 @@ export async function countMethodParameters(setup: ParamsSetup): Promise<ParamsR
         const m = byModule.get(key) ?? { module: key, tensors: 0, parameters: 0, trainable: 0 };
         m.tensors++;
         m.parameters += t.size;
-        if (method.trainable && t.requiresGrad) m.trainable += t.size;
+        if (trains && t.requiresGrad) m.trainable += t.size;
         byModule.set(key, m);
       }
       modules = [...byModule.values()];
@@ -98,13 +89,13 @@ export async function countMethodParameters(setup: ParamsSetup): Promise<ParamsR
     let finetune: number | null = null;
     if (task.index > 0) {
       method.setPhase('finetune');
-      finetune = method.trainable ? count(method, true) : 0;
+      finetune = method.traits.sgd.finetune !== null ? count(method, true) : 0;
     }
-    method.endTask(task);
+    method.endTask(task, rng);
     perTask.push({ task: task.index, classStart: task.classStart, classEnd: task.classEnd, total, added: total - before, trainable: { train, finetune } });
     before = total;
   }
-  return { method: method.name, dim, numClasses, modules, atConstruction, perTask, total: perTask.at(-1)?.total ?? atConstruction };
+  return { method: method.name, dim, numClasses, modules, perTask, total: perTask.at(-1)?.total ?? 0 };
 }
 
 const fmt = (n: number | null): string => (n === null ? '-' : n.toLocaleString('en-US'));
@@ -120,8 +111,7 @@ export function formatParamsReport(r: ParamsReport): string {
   const moduleRows = r.modules.map((m) => [m.module, String(m.tensors), fmt(m.parameters), fmt(m.trainable)]);
   const sum = (k: 'tensors' | 'parameters' | 'trainable') => r.modules.reduce((n, m) => n + m[k], 0);
   moduleRows.push(['total', String(sum('tensors')), fmt(sum('parameters')), fmt(sum('trainable'))]);
-  const taskRows = [['built', '-', fmt(r.atConstruction), fmt(r.atConstruction), '-', '-']];
-  taskRows.push(...r.perTask.map((t) => [String(t.task + 1), `${t.classStart}-${t.classEnd - 1}`, fmt(t.added), fmt(t.total), fmt(t.trainable.train), fmt(t.trainable.finetune)]));
+  const taskRows = [...r.perTask.map((t) => [String(t.task + 1), `${t.classStart}-${t.classEnd - 1}`, fmt(t.added), fmt(t.total), fmt(t.trainable.train), fmt(t.trainable.finetune)])];
   return [
     `${r.method}: D = ${r.dim}, ${r.numClasses} classes in ${r.perTask.length} tasks (the method built and counted; text features are zeros)`,
     '',

@@ -15,12 +15,12 @@
 import { mkdir, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { FeaturesDataset } from '../../data/types.js';
-import type { Method, MethodContext } from '../../methods/method.js';
+import type { Method } from '../../methods/method.js';
 import { createMethod } from '../../methods/registry.js';
 import { readLatestCheckpoint } from '../../run/checkpoint.js';
 import { restoreMethod } from '../../run/snapshot.js';
 import { resolveRunConfig, type MethodName, type RunConfig } from '../../run/config.js';
-import { methodContextFor, runClassIncremental, type StepRecord } from '../../run/loop.js';
+import { methodSetupFor, runClassIncremental, type StepRecord } from '../../run/loop.js';
 import { progressFactory } from '../../run/progress.js';
 import { runDirName } from '../../run/repeatedRuns.js';
 import { summarizeRun, writeRunResults, type RunResults } from '../../run/results.js';
@@ -253,21 +253,14 @@ export async function prepareInvocation(inv: Invocation, plan: MethodRuns[]): Pr
 // ---------------------------------------------------------------------------------------------
 // One run directory
 
-/** A method and the context it was built with (the loop swaps evaluation noise into it). */
+/** A method built for a run. */
 export interface BuiltMethod {
   method: Method;
-  context: MethodContext;
 }
 
 /** Build the method of `config` (fails early on bad method options, before any training). */
 export async function buildMethod(config: RunConfig, ds: FeaturesDataset): Promise<BuiltMethod> {
-  const context = methodContextFor(config, ds);
-  const method = await createMethod(config.method, context, {
-    samples: config.samples,
-    batchSize: config.batchSize,
-    methodOptions: config.methodOptions,
-  });
-  return { method, context };
+  return { method: await createMethod(config.method, methodSetupFor(config, ds)) };
 }
 
 export interface RunOneOptions {
@@ -295,9 +288,9 @@ export async function runOne(ds: FeaturesDataset, leaf: Leaf, io: CommandIO, opt
   const force = opts.force || (!hasRun && (await holdsOnlyLeftovers(dir)));
   const prepared = await prepareRunDirectory(dir, config, { force, resume: opts.resume && hasRun });
   const snapshot = prepared.mode === 'resume' ? await readLatestCheckpoint(dir) : null;
-  const { method, context } = opts.built ?? (await buildMethod(config, ds));
+  const { method } = opts.built ?? (await buildMethod(config, ds));
   if (snapshot !== null) {
-    restoreMethod(method, context.rng, snapshot);
+    restoreMethod(method, snapshot);
     const { completedTask, tasks } = snapshot.state;
     io.stdout.write(`  ${config.method}: resuming ${dir} after task ${completedTask + 1}/${tasks.length}\n`);
   }
@@ -309,7 +302,7 @@ export async function runOne(ds: FeaturesDataset, leaf: Leaf, io: CommandIO, opt
     }
     await opts.onStep?.(dir, s);
   };
-  const loop = await runClassIncremental(config, ds, method, { context, progress, onStep, runDir: dir, resume: snapshot ?? undefined, stop: opts.stop });
+  const loop = await runClassIncremental(config, ds, method, { progress, onStep, runDir: dir, resume: snapshot ?? undefined, stop: opts.stop });
   const results = summarizeRun(config, ds, method.name, loop);
   await writeRunResults(dir, results);
   return results;

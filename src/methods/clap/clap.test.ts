@@ -6,7 +6,7 @@ import { gradCheck } from '../../engine/testing/gradCheck.js';
 import { Tensor } from '../../engine/tensor.js';
 import type { ClapConfigInput } from './config.js';
 import { createClap, type ClapMethod } from './clap.js';
-import { accuracyOfMeanLogits, tinyProblem } from './testFixtures.js';
+import { accuracyOfMeanLogits, stepAt, tinyProblem } from './testFixtures.js';
 import { taskBlockMask } from './vga.js';
 
 const task0 = { index: 0, classStart: 0, classEnd: 2 };
@@ -23,18 +23,18 @@ function changed(before: Map<string, Float32Array>, obj: unknown): boolean[] {
 
 test('gradient check of the full CLAP loss w.r.t. the VGA and the newest encoder pair (D = 4, 2 tasks x 2 classes, B = 3, T = 2)', () => {
   const prob = tinyProblem({ classes: 4, dim: 4, logitScale: 20 });
-  const clap = createClap(prob.ctx, small);
-  clap.beginTask(task0);
-  clap.endTask(task0);
-  clap.beginTask(task1);
+  const clap = createClap(prob.setup, small);
+  prob.begin(clap, task0);
+  clap.endTask(task0, prob.rng);
+  prob.begin(clap, task1);
   const batch = prob.batch(3, [0, 2, 3]);
   const eps = new Float32Array(2 * 4 * 4);
   new Rng(9).fillNormal(eps);
   const m = clap.model;
   const inputs: Tensor[] = [...namedParameters(m.vga).map(([, t]) => t), m.encoders[1]!.weight, m.encoders[1]!.bias];
   assert.equal(m.encoders[0]!.weight.requiresGrad, false, 'old pair frozen in the train phase');
-  const loss = () => m.forward(batch.features, 3, { phase: 'train', training: false, labels: batch.labels, eps }).loss!;
-  const parts = m.forward(batch.features, 3, { phase: 'train', training: false, labels: batch.labels, eps }).parts;
+  const loss = () => m.forward(batch.features, 3, { phase: 'train', training: false, labels: batch.labels, eps, rng: prob.rng }).loss!;
+  const parts = m.forward(batch.features, 3, { phase: 'train', training: false, labels: batch.labels, eps, rng: prob.rng }).parts;
   assert.deepEqual(Object.keys(parts).sort(), ['ce', 'kl', 'lasp']);
   const report = gradCheck(loss, inputs, { eps: 1e-2, rtol: 3e-2, atol: 3e-3 });
   assert.equal(report.checked, 260 + 40, 'all VGA values (D = 4, ffDim 8) and the newest pair');
@@ -42,12 +42,12 @@ test('gradient check of the full CLAP loss w.r.t. the VGA and the newest encoder
 
 test('gradient check with every optional component on, in the finetune phase (all pairs, tokens, global encoder)', () => {
   const prob = tinyProblem({ classes: 4, dim: 4, logitScale: 20 });
-  const clap = createClap(prob.ctx, {
+  const clap = createClap(prob.setup, {
     ...small, taskTokens: true, orthoLoss: { enabled: true }, hierarchical: { enabled: true, globalSamples: 2 }, prior: { kind: 'dataDriven' },
   });
-  clap.beginTask(task0);
-  clap.endTask(task0);
-  clap.beginTask(task1);
+  prob.begin(clap, task0);
+  clap.endTask(task0, prob.rng);
+  prob.begin(clap, task1);
   clap.setPhase('finetune');
   const batch = prob.batch(3, [0, 2, 3]);
   const m = clap.model;
@@ -56,32 +56,29 @@ test('gradient check with every optional component on, in the finetune phase (al
   // Tokens start at N(0, 0.02^2), where the LayerNorm over their row is so curved that central
   // differences need a tiny step; at unit scale the standard step is accurate.
   for (const tok of m.taskTokens) new Rng(4).fillNormal(tok.data);
-  const state = prob.ctx.rng.state();
-  // Re-seeding before each evaluation fixes the noise and the data-driven prior's context subset.
-  const loss = () => {
-    prob.ctx.rng = Rng.fromState(state);
-    return m.forward(batch.features, 3, { phase: 'finetune', training: false, labels: batch.labels }).loss!;
-  };
+  const state = prob.rng.state();
+  // A generator from the same state for each evaluation fixes the noise and the data-driven prior's context subset.
+  const loss = () => m.forward(batch.features, 3, { phase: 'finetune', training: false, labels: batch.labels, rng: Rng.fromState(state) }).loss!;
   gradCheck(loss, inputs, { eps: 1e-2, rtol: 3e-2, atol: 3e-3 });
 });
 
 test('trainable sets: train changes the VGA and the newest pair only; finetune changes every pair and not the VGA', () => {
   const prob = tinyProblem({ classes: 4, dim: 4 });
-  const clap = createClap(prob.ctx, small);
-  clap.beginTask(task0);
-  clap.trainStep(prob.batch(4, [0, 1]), 1e-2);
-  clap.endTask(task0);
-  clap.beginTask(task1);
+  const clap = createClap(prob.setup, small);
+  prob.begin(clap, task0);
+  clap.trainStep(prob.batch(4, [0, 1]), stepAt(1e-2), prob.rng);
+  clap.endTask(task0, prob.rng);
+  prob.begin(clap, task1);
   const m = clap.model;
   let vga = snapshot(m.vga), e0 = snapshot(m.encoders[0]), e1 = snapshot(m.encoders[1]);
-  clap.trainStep(prob.batch(4, [0, 1, 2, 3]), 1e-2);
+  clap.trainStep(prob.batch(4, [0, 1, 2, 3]), stepAt(1e-2), prob.rng);
   assert.ok(changed(vga, m.vga).some(Boolean), 'VGA trains');
   assert.deepEqual(changed(e0, m.encoders[0]), [false, false], 'old pair frozen');
   assert.deepEqual(changed(e1, m.encoders[1]), [true, true], 'newest pair trains');
 
   clap.setPhase('finetune');
   vga = snapshot(m.vga); e0 = snapshot(m.encoders[0]); e1 = snapshot(m.encoders[1]);
-  clap.trainStep(prob.batch(4, [0, 1, 2, 3]), 1e-2);
+  clap.trainStep(prob.batch(4, [0, 1, 2, 3]), stepAt(1e-2), prob.rng);
   assert.ok(!changed(vga, m.vga).some(Boolean), 'VGA frozen while finetuning');
   assert.deepEqual(changed(e0, m.encoders[0]), [true, true]);
   assert.deepEqual(changed(e1, m.encoders[1]), [true, true]);
@@ -91,21 +88,21 @@ test('trainable sets: train changes the VGA and the newest pair only; finetune c
 /** Runs tasks 0..2 with a few train and finetune steps; returns the per-step results and the method. */
 function runThreeTasks(config: ClapConfigInput, seed = 5) {
   const prob = tinyProblem({ seed, classes: 6, dim: 8 });
-  const clap = createClap(prob.ctx, { ...small, vga: { ffDim: 16 }, ...config });
+  const clap = createClap(prob.setup, { ...small, vga: { ffDim: 16 }, ...config });
   const steps: { loss: number; parts: Record<string, number> }[] = [];
   const rng = new Rng(seed + 1);
   for (const task of [task0, task1, task2]) {
-    clap.beginTask(task);
+    prob.begin(clap, task);
     const seen = Array.from({ length: task.classEnd }, (_, c) => c);
-    for (let k = 0; k < 3; k++) steps.push(clap.trainStep(prob.batch(6, seen, rng), 1e-2));
+    for (let k = 0; k < 3; k++) steps.push(clap.trainStep(prob.batch(6, seen, rng), stepAt(1e-2), prob.rng));
     if (task.index > 0) {
       clap.setPhase('finetune');
-      for (let k = 0; k < 2; k++) steps.push(clap.trainStep(prob.batch(6, seen, rng), 1e-3));
+      for (let k = 0; k < 2; k++) steps.push(clap.trainStep(prob.batch(6, seen, rng), stepAt(1e-3), prob.rng));
     }
-    clap.endTask(task);
+    clap.endTask(task, prob.rng);
   }
   const test = prob.batch(5, [0, 1, 2, 3, 4, 5], new Rng(99));
-  return { clap, steps, prediction: clap.predict(test.features, 5) };
+  return { clap, steps, prediction: clap.predict(test.features, 5, prob.rng) };
 }
 
 test('each optional component changes the loss and logits, and trains three tasks without NaN', () => {
@@ -143,17 +140,17 @@ test('orthoLoss adds exactly its weighted term; frozen prior changes only the KL
 
 test('task tokens: the newest token trains, older ones are frozen until finetuning', () => {
   const prob = tinyProblem({ classes: 4, dim: 4 });
-  const clap = createClap(prob.ctx, { ...small, taskTokens: true });
-  clap.beginTask(task0);
-  clap.endTask(task0);
-  clap.beginTask(task1);
+  const clap = createClap(prob.setup, { ...small, taskTokens: true });
+  prob.begin(clap, task0);
+  clap.endTask(task0, prob.rng);
+  prob.begin(clap, task1);
   const [tok0, tok1] = clap.model.taskTokens;
   const before0 = tok0!.data.slice(), before1 = tok1!.data.slice();
-  clap.trainStep(prob.batch(4, [0, 1, 2, 3]), 1e-1);
+  clap.trainStep(prob.batch(4, [0, 1, 2, 3]), stepAt(1e-1), prob.rng);
   assert.deepEqual(tok0!.data, before0);
   assert.ok(tok1!.data.some((v, i) => v !== before1[i]));
   clap.setPhase('finetune');
-  clap.trainStep(prob.batch(4, [0, 1, 2, 3]), 1e-1);
+  clap.trainStep(prob.batch(4, [0, 1, 2, 3]), stepAt(1e-1), prob.rng);
   assert.ok(tok0!.data.some((v, i) => v !== before0[i]));
   assert.ok(clap.namedParameters().some(([k]) => k === 'taskTokens.1'));
 });
@@ -172,20 +169,23 @@ test('data-driven prior works on the third task, in both phases', () => {
   for (const s of run.steps.slice(-5)) assert.ok(Number.isFinite(s.parts['kl']!) && s.parts['kl']! > 0);
 });
 
-function trainSome(seed: number): ClapMethod {
+/** A CLAP trained a little with method generator Rng(seed); returns it with that generator. */
+function trainSome(seed: number): { clap: ClapMethod; rng: Rng } {
   const prob = tinyProblem({ seed: 11, classes: 4, dim: 4 });
-  prob.ctx.rng = new Rng(seed);
-  const clap = createClap(prob.ctx, small);
-  clap.beginTask(task0);
-  for (let k = 0; k < 3; k++) clap.trainStep(prob.batch(4, [0, 1], new Rng(k)), 1e-2);
-  return clap;
+  prob.rng = new Rng(seed);
+  const clap = createClap(prob.setup, small);
+  prob.begin(clap, task0);
+  for (let k = 0; k < 3; k++) clap.trainStep(prob.batch(4, [0, 1], new Rng(k)), stepAt(1e-2), prob.rng);
+  return { clap, rng: prob.rng };
 }
+
+const predictAfter = ({ clap, rng }: { clap: ClapMethod; rng: Rng }, f: Float32Array, n: number) => clap.predict(f, n, rng);
 
 test('determinism: the same seed gives identical logits; another seed does not', () => {
   const x = tinyProblem({ seed: 11, classes: 4, dim: 4 }).batch(3, [0, 1], new Rng(50));
-  const a = trainSome(1).predict(x.features, 3);
-  const b = trainSome(1).predict(x.features, 3);
-  const c = trainSome(2).predict(x.features, 3);
+  const a = predictAfter(trainSome(1), x.features, 3);
+  const b = predictAfter(trainSome(1), x.features, 3);
+  const c = predictAfter(trainSome(2), x.features, 3);
   assert.deepEqual(a.logits, b.logits);
   assert.deepEqual([a.samples, a.n, a.classes], [2, 3, 2]);
   assert.ok(a.logits.some((v, i) => v !== c.logits[i]));
@@ -193,13 +193,13 @@ test('determinism: the same seed gives identical logits; another seed does not',
 
 test('predict runs in evaluation mode: no dropout, so it equals the forward pass with dropout off', () => {
   const x = tinyProblem({ seed: 11, classes: 4, dim: 4 }).batch(3, [0, 1], new Rng(50));
-  const clap = trainSome(1);
-  const state = clap.model.ctx.rng.state();
-  const predicted = clap.predict(x.features, 3);
+  const { clap, rng } = trainSome(1);
+  const state = rng.state();
+  const predicted = clap.predict(x.features, 3, rng);
   // In eval mode predict's only draw is the noise: the first T * C * D normals after `state`.
   const eps = new Float32Array(2 * 2 * 4);
   Rng.fromState(state).fillNormal(eps);
-  const forward = (training: boolean) => clap.model.forward(x.features, 3, { phase: 'train', training, eps }).logits.data;
+  const forward = (training: boolean) => clap.model.forward(x.features, 3, { phase: 'train', training, eps, rng: new Rng(0) }).logits.data;
   const evalLogits = forward(false);
   const dropLogits = forward(true);
   assert.deepEqual(predicted.logits, evalLogits);
@@ -208,21 +208,21 @@ test('predict runs in evaluation mode: no dropout, so it equals the forward pass
 
 test('on a tiny separable problem, trainStep raises training accuracy well above zero-shot', () => {
   const prob = tinyProblem({ seed: 3, classes: 6, dim: 16, anchorShare: 0.3, imageNoise: 0.15 });
-  const clap = createClap(prob.ctx, { samples: 4, vga: { ffDim: 32 } });
+  const clap = createClap(prob.setup, { samples: 4, vga: { ffDim: 32 } });
   const all = [0, 1, 2, 3, 4, 5];
   const evalSet = prob.batch(60, all, new Rng(77));
-  clap.beginTask({ index: 0, classStart: 0, classEnd: 3 });
-  clap.endTask({ index: 0, classStart: 0, classEnd: 3 });
-  clap.beginTask({ index: 1, classStart: 3, classEnd: 6 });
+  prob.begin(clap, { index: 0, classStart: 0, classEnd: 3 });
+  clap.endTask({ index: 0, classStart: 0, classEnd: 3 }, prob.rng);
+  prob.begin(clap, { index: 1, classStart: 3, classEnd: 6 });
   // Zero-shot: argmax_c f . t_c with t = normalize(mean_p e).
-  const zeroShot = zeroShotAccuracy(prob.ctx.textPerTemplate, prob.ctx.numTemplates, 16, evalSet);
+  const zeroShot = zeroShotAccuracy(prob.text, prob.numTemplates, 16, evalSet);
   const rng = new Rng(8);
   // The reference learning rate (1.6e-3), constant: 300 steps of 12 images.
-  for (let k = 0; k < 300; k++) clap.trainStep(prob.batch(12, all, rng), clap.schedule.lr);
+  for (let k = 0; k < 300; k++) clap.trainStep(prob.batch(12, all, rng), stepAt(clap.config.lr), prob.rng);
   const acc = (batch: typeof evalSet) => {
     const chunks = [0, 1, 2, 3, 4].map((i) => ({ f: batch.features.subarray(i * 12 * 16, (i + 1) * 12 * 16), y: batch.labels.subarray(i * 12, (i + 1) * 12) }));
     return chunks.reduce((s, ch) => {
-      const p = clap.predict(ch.f, 12);
+      const p = clap.predict(ch.f, 12, prob.rng);
       return s + accuracyOfMeanLogits(p.logits, p.samples, 12, 6, ch.y) / 5;
     }, 0);
   };
@@ -253,16 +253,17 @@ function zeroShotAccuracy(e: Float32Array, p: number, d: number, batch: { featur
 
 test('forward matches a loop-by-loop implementation of spec section 3-4 (logits, CE, KL, LASP)', () => {
   const prob = tinyProblem({ seed: 21, classes: 4, dim: 4, logitScale: 100 });
-  const { dim: d, textPerTemplate: e, numTemplates: p } = prob.ctx;
-  const clap = createClap(prob.ctx, small);
-  clap.beginTask(task0);
-  clap.beginTask(task1);
+  const { text: e, numTemplates: p } = prob;
+  const d = prob.setup.dim;
+  const clap = createClap(prob.setup, small);
+  prob.begin(clap, task0);
+  prob.begin(clap, task1);
   const m = clap.model;
   const batch = prob.batch(3, [1, 2, 3]);
   const [T, B, C] = [2, 3, 4];
   const eps = new Float32Array(T * C * d);
   new Rng(5).fillNormal(eps);
-  const out = m.forward(batch.features, B, { phase: 'train', training: false, labels: batch.labels, eps });
+  const out = m.forward(batch.features, B, { phase: 'train', training: false, labels: batch.labels, eps, rng: prob.rng });
 
   // t = normalize(mean_p e); V from the (engine-tested) decoder layer with the block mask.
   const ebar = Array.from({ length: C }, (_, c) => Array.from({ length: d }, (_, j) => {

@@ -2,14 +2,18 @@
  * CLAP4CLIP as a `Method` (spec sections 3-5): the model of `model.ts`, plain SGD (no momentum,
  * no weight decay) over the trainable set of the current phase, and prediction in evaluation mode.
  *
- * The loop owns batching, the lr schedule (warm-up + cosine while learning, cosine at lr / 10 while
- * finetuning: see `schedule`), the memory and evaluation. Every random draw (initialization,
- * noise, dropout, data-driven prior subsets) comes from `ctx.rng`, in call order.
+ * The task step owns batching, the lr schedule (warm-up + cosine while learning, cosine at lr / 10
+ * while finetuning: see `traits`), the memory and evaluation. Every random draw (initialization,
+ * noise, dropout, data-driven prior subsets) comes from the generator of the call, in call order.
+ * Its checkpointed state: every tensor of the model, the template statistics of the seen classes
+ * ("text.ebar", "text.variance"), and the tasks.
  */
 import { SGD } from '../../engine/optim.js';
-import { noGrad, type Tensor } from '../../engine/tensor.js';
-import { Clap4ClipError } from '../../util/errors.js';
-import type { Batch, Method, MethodContext, Phase, Prediction, StepResult, TaskInfo } from '../method.js';
+import { Rng } from '../../engine/random.js';
+import { noGrad, Tensor } from '../../engine/tensor.js';
+import { Clap4ClipError, DataError } from '../../util/errors.js';
+import type { Batch, Method, MethodSetup, MethodState, Phase, Prediction, StepAt, StepResult, TaskClasses, TaskInfo, TensorSource } from '../method.js';
+import { copiedTensors, loadTensorsInto, savedTasks, savedTensor } from '../state.js';
 import { validateClapConfig, type ClapConfig, type ClapConfigInput } from './config.js';
 import { ClapModel } from './model.js';
 
@@ -20,17 +24,22 @@ export interface ClapMethod extends Method {
   readonly phase: Phase;
 }
 
+/** CLAP's config input: run-level T and B, then the method options (validated by CLAP). */
+export function clapConfigOf(setup: Pick<MethodSetup, 'samples' | 'batchSize' | 'methodOptions'>): ClapConfig {
+  return validateClapConfig({ samples: setup.samples, batchSize: setup.batchSize, ...setup.methodOptions } as ClapConfigInput);
+}
+
 /**
- * @param ctx frozen inputs (text features per template [C_total, P, D], logit scale, rng)
+ * @param setup D and the logit scale
  * @param config partial config; missing keys take the reference values (`validateClapConfig`)
  */
-export function createClap(ctx: MethodContext, config: ClapConfigInput = {}): ClapMethod {
-  return buildClapMethod('clap', ctx, validateClapConfig(config), false);
+export function createClap(setup: Pick<MethodSetup, 'dim' | 'logitScale'>, config: ClapConfigInput = {}): ClapMethod {
+  return buildClapMethod('clap', setup, validateClapConfig(config), false);
 }
 
 /** Shared by `createClap` and the deterministic ablation. */
-export function buildClapMethod(name: string, ctx: MethodContext, config: ClapConfig, deterministic: boolean): ClapMethod {
-  const model = new ClapModel(ctx, config, deterministic);
+export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | 'logitScale'>, config: ClapConfig, deterministic: boolean): ClapMethod {
+  const model = new ClapModel(setup, config, deterministic);
   let phase: Phase = 'train';
   let optimizer: SGD | null = null;
 
@@ -42,8 +51,8 @@ export function buildClapMethod(name: string, ctx: MethodContext, config: ClapCo
 
   const checkBatch = (batch: Batch) => {
     const c = model.classes;
-    if (batch.features.length !== batch.size * ctx.dim || batch.labels.length !== batch.size || batch.size < 1) {
-      throw new Clap4ClipError(`${name}: batch of size ${batch.size} has ${batch.features.length} feature values and ${batch.labels.length} labels (D = ${ctx.dim})`);
+    if (batch.features.length !== batch.size * setup.dim || batch.labels.length !== batch.size || batch.size < 1) {
+      throw new Clap4ClipError(`${name}: batch of size ${batch.size} has ${batch.features.length} feature values and ${batch.labels.length} labels (D = ${setup.dim})`);
     }
     for (const y of batch.labels) {
       if (!(y >= 0 && y < c)) throw new Clap4ClipError(`${name}: label ${y} outside the ${c} seen classes`);
@@ -55,17 +64,16 @@ export function buildClapMethod(name: string, ctx: MethodContext, config: ClapCo
     config,
     model,
     get phase() { return phase; },
-    schedule: {
-      epochs: config.epochs,
-      lr: config.lr,
-      warmup: true,
-      finetuneEpochs: config.finetuneEpochs,
-      finetuneLr: config.lr * config.finetuneLrFactor,
+    traits: {
+      sgd: {
+        train: { epochs: config.epochs, lr: config.lr, shape: 'warmup-cosine' },
+        finetune: { epochs: config.finetuneEpochs, lr: config.lr * config.finetuneLrFactor, shape: 'cosine' },
+      },
+      replay: true,
     },
-    trainable: true,
 
-    beginTask(task: TaskInfo): void {
-      model.addTask(task);
+    beginTask(task: TaskInfo, classes: TaskClasses, rng: Rng): void {
+      model.addTask(task, classes, rng);
       phase = 'train';
       refreshTrainable();
     },
@@ -76,30 +84,30 @@ export function buildClapMethod(name: string, ctx: MethodContext, config: ClapCo
       if (model.classes > 0) refreshTrainable();
     },
 
-    trainStep(batch: Batch, lr: number): StepResult {
+    trainStep(batch: Batch, at: StepAt, rng: Rng): StepResult {
       if (!optimizer) throw new Clap4ClipError(`${name}: trainStep before beginTask`);
       checkBatch(batch);
       optimizer.zeroGrad();
       // Dropout only while learning a new task: finetuning runs the (frozen) VGA in eval mode.
-      const out = model.forward(batch.features, batch.size, { phase, training: phase === 'train', labels: batch.labels });
+      const out = model.forward(batch.features, batch.size, { phase, training: phase === 'train', labels: batch.labels, rng });
       const loss = out.loss!;
       if (!Number.isFinite(loss.item())) {
         const parts = Object.entries(out.parts).map(([k, v]) => `${k} ${v.item()}`).join(', ');
         throw new Clap4ClipError(`${name}: non-finite loss ${loss.item()} (${parts}); parameters left unchanged`);
       }
       loss.backward();
-      optimizer.step(lr);
+      optimizer.step(at.lr);
       optimizer.zeroGrad();
       const parts: Record<string, number> = {};
       for (const [k, v] of Object.entries(out.parts)) parts[k] = v.item();
       return { loss: loss.item(), parts };
     },
 
-    predict(features: Float32Array, n: number): Prediction {
+    predict(features: Float32Array, n: number, rng: Rng): Prediction {
       if (n === 0) return { logits: new Float32Array(0), samples: model.samples, n: 0, classes: model.classes };
-      // The VGA's memory is these n images: the loop's evaluation batching decides what one
+      // The VGA's memory is these n images: the caller's evaluation batching decides what one
       // prediction may depend on (spec section 9).
-      const out = noGrad(() => model.forward(features, n, { phase, training: false }));
+      const out = noGrad(() => model.forward(features, n, { phase, training: false, rng }));
       return { logits: out.logits.data, samples: out.samples, n, classes: out.classes };
     },
 
@@ -107,6 +115,45 @@ export function buildClapMethod(name: string, ctx: MethodContext, config: ClapCo
       const last = model.tasks[model.tasks.length - 1];
       if (!last || last.index !== task.index) throw new Clap4ClipError(`${name}: endTask(${task.index}) but the current task is ${last?.index}`);
       if (config.hierarchical.enabled && config.hierarchical.distillWeight > 0) model.snapshotForDistillation();
+    },
+
+    saveState(): MethodState {
+      const c = model.classes;
+      const d = setup.dim;
+      const text: MethodState['tensors'] = c === 0 ? [] : [
+        ['text.ebar', new Tensor(model.text.ebar.slice(), [c, d])],
+        ['text.variance', new Tensor(model.text.variance.slice(), [c, d])],
+      ];
+      return {
+        tensors: [...text, ...copiedTensors(model.namedParameters())],
+        meta: { tasks: model.tasks.map((t) => ({ ...t })), previousClasses: model.previous?.classes ?? null, phase },
+      };
+    },
+
+    loadState(state: { tensors: TensorSource; meta: Record<string, unknown> }, source: string): void {
+      if (model.tasks.length > 0) throw new Clap4ClipError(`${name}: loadState needs a fresh method (this one has learned ${model.tasks.length} tasks)`);
+      const tasks = savedTasks(state.meta, source, name);
+      const d = setup.dim;
+      const c = tasks.length === 0 ? 0 : tasks[tasks.length - 1]!.classEnd;
+      const ebar = c === 0 ? new Float32Array(0) : savedTensor(state.tensors, 'text.ebar', [c, d], source, name);
+      const variance = c === 0 ? new Float32Array(0) : savedTensor(state.tensors, 'text.variance', [c, d], source, name);
+      // The structure is rebuilt with a scratch generator: every tensor it draws is overwritten below.
+      const scratch = new Rng(0);
+      for (const task of tasks) {
+        const rows = (x: Float32Array) => x.slice(task.classStart * d, task.classEnd * d);
+        model.addTaskFromStats(task, { ebar: rows(ebar), variance: rows(variance) }, scratch);
+      }
+      const previousClasses = state.meta['previousClasses'];
+      if (previousClasses !== null && previousClasses !== undefined) {
+        if (!Number.isInteger(previousClasses)) throw new DataError(source, `${name} state: "previousClasses" must be an integer or null`);
+        model.snapshotForDistillation();
+        if (model.previous) model.previous.classes = previousClasses as number;
+      }
+      const params = new Map([...state.tensors].filter(([k]) => !k.startsWith('text.')));
+      loadTensorsInto(model.namedParameters(), params, source, name);
+      const savedPhase = state.meta['phase'];
+      phase = savedPhase === 'finetune' ? 'finetune' : 'train';
+      if (model.classes > 0) refreshTrainable();
     },
 
     namedParameters(): [string, Tensor][] {

@@ -99,8 +99,18 @@ export function languageAwareWeights(e: Float32Array, numTemplates: number, dim:
 
 /** Overwrites the encoder's weights with `languageAwareWeights`; the biases keep their default init. */
 export function languageAwareInit(enc: DistEncoder, e: Float32Array, numTemplates: number, seenClasses: number): void {
+  const { ebar, variance } = templateStats(e, numTemplates, enc.dim, seenClasses);
+  languageAwareInitFromStats(enc, ebar, variance, seenClasses);
+}
+
+/**
+ * `languageAwareInit` from the template statistics of the seen classes (what CLAP keeps of the
+ * text once a task's classes have been added).
+ * @param ebar [>= seenClasses, D]  @param variance [>= seenClasses, D]
+ */
+export function languageAwareInitFromStats(enc: DistEncoder, ebar: Float32Array, variance: Float32Array, seenClasses: number): void {
   const d = enc.dim;
-  const { A, S } = languageAwareWeights(e, numTemplates, d, seenClasses);
-  enc.weight.data.set(A, 0);
-  if (enc.withSigma) enc.weight.data.set(S, d * d);
+  const rows = seenClasses * d;
+  enc.weight.data.set(gramOverDim(ebar.subarray(0, rows), seenClasses, d), 0);
+  if (enc.withSigma) enc.weight.data.set(gramOverDim(variance.subarray(0, rows), seenClasses, d), d * d);
 }

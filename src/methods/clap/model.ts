@@ -31,9 +31,9 @@ import type { Parameter } from '../../engine/nn/parameters.js';
 import type { TransformerDecoderLayer } from '../../engine/nn/transformerDecoderLayer.js';
 import { Rng } from '../../engine/random.js';
 import { noGrad, Tensor } from '../../engine/tensor.js';
-import type { MethodContext, Phase, TaskInfo } from '../method.js';
+import type { MethodSetup, Phase, TaskClasses, TaskInfo } from '../method.js';
 import type { ClapConfig } from './config.js';
-import { DistEncoder, languageAwareInit, templateStats } from './distEncoder.js';
+import { DistEncoder, languageAwareInitFromStats, templateStats } from './distEncoder.js';
 import { distillTerm, klTerm, laspFromMeans, orthoTerm, type GaussianPrior } from './losses.js';
 import { createVga, taskBlockMask, tokenRowOfClass, visualGuidedFeatures, type VisualGuidedOptions } from './vga.js';
 
@@ -44,7 +44,9 @@ export interface ForwardOptions {
   training: boolean;
   /** Incremental labels [B]; without them only the logits are computed. */
   labels?: Int32Array;
-  /** Fixed noise eps [T, T_g, C, D] (T_g = 1 unless hierarchical); drawn from ctx.rng when absent. */
+  /** The generator of every draw of this pass: dropout, eps (when not given), prior subsets. */
+  rng: Rng;
+  /** Fixed noise eps [T, T_g, C, D] (T_g = 1 unless hierarchical); drawn from `rng` when absent. */
   eps?: Float32Array;
   /** Fixed noise of the global encoder [T_g, C, D] (hierarchical only). */
   epsGlobal?: Float32Array;
@@ -83,36 +85,47 @@ function copyParameters(from: unknown, to: unknown): void {
   for (const [name, t] of namedParameters(from, '', { includeFrozen: true })) dst.get(name)!.data.set(t.data);
 }
 
+/** Per-class template statistics of the seen classes, grown by one block per task. */
+export interface SeenTextStats {
+  /** Ebar = mean_p e, [C, D] */
+  ebar: Float32Array;
+  /** unbiased variance over templates, [C, D] */
+  variance: Float32Array;
+}
+
 export class ClapModel {
-  readonly vga: TransformerDecoderLayer;
+  /** Built with the first task (its initialization is the first draw of the method's generator). */
+  private shared: { vga: TransformerDecoderLayer; globalEncoder: DistEncoder | null } | null = null;
   readonly encoders: DistEncoder[] = [];
   readonly taskTokens: Parameter[] = [];
-  readonly globalEncoder: DistEncoder | null;
   previous: PreviousModel | null = null;
   readonly tasks: TaskInfo[] = [];
   /** Samples per forward: T * T_g (1 for the deterministic ablation). */
   readonly samples: number;
-  private readonly ebarAll: Float32Array;
+  /** What the model keeps of the text: the template statistics of the seen classes. */
+  readonly text: SeenTextStats = { ebar: new Float32Array(0), variance: new Float32Array(0) };
   /** Constants of the seen classes: t [C, D], Ebar [C, D], the VGA mask, token rows. */
   private seen: { t: Tensor; ebar: Tensor; mask: Tensor; tokenRows: Int32Array } = {
     t: Tensor.zeros([0, 0]), ebar: Tensor.zeros([0, 0]), mask: Tensor.zeros([0, 0]), tokenRows: new Int32Array(0),
   };
 
-  /** Draws the VGA's initialization, then (hierarchical) the global encoder's, from ctx.rng. */
-  constructor(readonly ctx: MethodContext, readonly config: ClapConfig, readonly deterministic: boolean) {
-    const { dim, numClasses, numTemplates, textPerTemplate } = ctx;
-    if (textPerTemplate.length !== numClasses * numTemplates * dim) {
-      throw new Error(`CLAP: textPerTemplate has ${textPerTemplate.length} values, expected C ${numClasses} x P ${numTemplates} x D ${dim}`);
-    }
+  constructor(readonly setup: Pick<MethodSetup, 'dim' | 'logitScale'>, readonly config: ClapConfig, readonly deterministic: boolean) {
     if (deterministic && (config.hierarchical.enabled || config.prior.kind !== 'standard')) {
       throw new Error('CLAP deterministic: the hierarchical encoder and non-standard priors need sampling; turn them off');
     }
-    this.ebarAll = templateStats(textPerTemplate, numTemplates, dim, numClasses).ebar;
-    this.vga = createVga(dim, config.vga, ctx.rng);
-    this.globalEncoder = config.hierarchical.enabled
-      ? new DistEncoder(dim, ctx.rng, { withSigma: true, sigmaFloor: config.sigmaFloor }) : null;
     const g = config.hierarchical.enabled ? config.hierarchical.globalSamples : 1;
     this.samples = deterministic ? 1 : config.samples * g;
+  }
+
+  /** The visual-guided attention layer (exists from the first task on). */
+  get vga(): TransformerDecoderLayer {
+    if (this.shared === null) throw new Error('CLAP: the VGA is built with the first task (call beginTask)');
+    return this.shared.vga;
+  }
+
+  /** The hierarchical global encoder (null when off or before the first task). */
+  get globalEncoder(): DistEncoder | null {
+    return this.shared?.globalEncoder ?? null;
   }
 
   /** Classes seen so far. */
@@ -121,16 +134,41 @@ export class ClapModel {
   }
 
   /**
-   * A new task: a new encoder pair with language-aware init over all seen classes (and a new task
-   * token, N(0, 0.02^2)). Draws the pair's default init, then the token, from ctx.rng.
+   * A new task with the text features of its classes e [n_i, P, D]: the statistics of the new
+   * classes join the seen ones; see `addTaskFromStats`.
    */
-  addTask(task: TaskInfo): void {
-    const { dim, numClasses, numTemplates, textPerTemplate, rng } = this.ctx;
-    if (task.index !== this.tasks.length || task.classStart !== this.classes || !(task.classEnd > task.classStart) || task.classEnd > numClasses) {
-      throw new Error(`CLAP: task ${task.index} [${task.classStart}, ${task.classEnd}) does not follow task ${this.tasks.length - 1} ending at ${this.classes} (of ${numClasses} classes)`);
+  addTask(task: TaskInfo, classes: TaskClasses, rng: Rng): void {
+    const n = task.classEnd - task.classStart;
+    const { dim } = this.setup;
+    if (!(n > 0) || classes.textPerTemplate.length !== n * classes.numTemplates * dim) {
+      throw new Error(`CLAP: task ${task.index} has ${n} classes but ${classes.textPerTemplate.length} text values (expected n ${n} x P ${classes.numTemplates} x D ${dim})`);
     }
+    const { ebar, variance } = templateStats(classes.textPerTemplate, classes.numTemplates, dim, n);
+    this.addTaskFromStats(task, { ebar, variance }, rng);
+  }
+
+  /**
+   * A new task: the first one builds the VGA (and, hierarchical, the global encoder); then a new
+   * encoder pair with language-aware init over all seen classes (and a new task token,
+   * N(0, 0.02^2)). Draws, from `rng`, in this order: VGA, global encoder, the pair's default
+   * init, the token.
+   * @param stats template statistics of the task's new classes, [n_i, D] each
+   */
+  addTaskFromStats(task: TaskInfo, stats: SeenTextStats, rng: Rng): void {
+    const { dim } = this.setup;
+    if (task.index !== this.tasks.length || task.classStart !== this.classes || !(task.classEnd > task.classStart)) {
+      throw new Error(`CLAP: task ${task.index} [${task.classStart}, ${task.classEnd}) does not follow task ${this.tasks.length - 1} ending at ${this.classes}`);
+    }
+    if (this.shared === null) {
+      const cfg = this.config;
+      const vga = createVga(dim, cfg.vga, rng);
+      const globalEncoder = cfg.hierarchical.enabled ? new DistEncoder(dim, rng, { withSigma: true, sigmaFloor: cfg.sigmaFloor }) : null;
+      this.shared = { vga, globalEncoder };
+    }
+    this.text.ebar = appendRows(this.text.ebar, stats.ebar);
+    this.text.variance = appendRows(this.text.variance, stats.variance);
     const enc = new DistEncoder(dim, rng, { withSigma: !this.deterministic, sigmaFloor: this.config.sigmaFloor });
-    languageAwareInit(enc, textPerTemplate, numTemplates, task.classEnd);
+    languageAwareInitFromStats(enc, this.text.ebar, this.text.variance, task.classEnd);
     this.encoders.push(enc);
     if (this.config.taskTokens) {
       const token = new Tensor(new Float32Array(dim), [1, dim], true);
@@ -140,7 +178,7 @@ export class ClapModel {
     this.tasks.push({ ...task });
     // Constants of the seen classes: t = normalize(Ebar), Ebar itself (LASP), the VGA mask.
     const c = task.classEnd;
-    const ebar = new Tensor(this.ebarAll.slice(0, c * dim), [c, dim]);
+    const ebar = new Tensor(this.text.ebar.slice(0, c * dim), [c, dim]);
     this.seen = {
       t: l2Normalize(ebar).detach(),
       ebar,
@@ -162,8 +200,9 @@ export class ClapModel {
     if (this.previous) setRequiresGrad(this.previous, false);
   }
 
-  /** Every tensor by dotted name, frozen ones included (the checkpoint's content). */
+  /** Every tensor by dotted name, frozen ones included (the checkpoint's content); none before the first task. */
   namedParameters(): [string, Tensor][] {
+    if (this.shared === null) return [];
     const tree: Record<string, unknown> = { vga: this.vga, encoders: this.encoders };
     if (this.config.taskTokens) tree['taskTokens'] = this.taskTokens;
     if (this.globalEncoder) tree['globalEncoder'] = this.globalEncoder;
@@ -174,7 +213,7 @@ export class ClapModel {
   /** Freezes a copy of the VGA, global encoder and tokens for the next task's distillation. */
   snapshotForDistillation(): void {
     if (!this.globalEncoder) return;
-    const { dim } = this.ctx;
+    const { dim } = this.setup;
     // Construction draws from a throwaway generator: the copies are overwritten right away.
     const scratch = new Rng(0);
     const prev: PreviousModel = {
@@ -189,9 +228,9 @@ export class ClapModel {
     this.previous = prev;
   }
 
-  private normals(n: number): Float32Array {
+  private normals(n: number, rng: Rng): Float32Array {
     const eps = new Float32Array(n);
-    this.ctx.rng.fillNormal(eps);
+    rng.fillNormal(eps);
     return eps;
   }
 
@@ -200,7 +239,8 @@ export class ClapModel {
    * @returns logits [S, B, C] and, with labels, the loss and its terms
    */
   forward(features: Float32Array, n: number, opts: ForwardOptions): ForwardResult {
-    const { dim: d, rng, logitScale } = this.ctx;
+    const { dim: d, logitScale } = this.setup;
+    const rng = opts.rng;
     const cfg = this.config;
     const c = this.classes;
     if (c === 0) throw new Error('CLAP: forward before the first task (call beginTask)');
@@ -217,7 +257,7 @@ export class ClapModel {
     if (this.globalEncoder) {
       const g = cfg.hierarchical.globalSamples;
       const { mu, sigma } = this.globalEncoder.forward(hGlobal);
-      const eps = opts.epsGlobal ?? this.normals(g * c * d);
+      const eps = opts.epsGlobal ?? this.normals(g * c * d, rng);
       if (eps.length !== g * c * d) throw new Error(`CLAP: epsGlobal needs ${g * c * d} values`);
       global = { mu, sigma: sigma!, eps, samples: g };
       x = add(h, sampleGaussianWeights(null, mu, sigma!, eps, g));
@@ -243,7 +283,7 @@ export class ClapModel {
     if (!sigma) {
       logits = reshape(matmul(mulScalar(f, logitScale), add(x, mu), { transB: true }), [1, n, c]);
     } else {
-      eps = opts.eps ?? this.normals(s * c * d);
+      eps = opts.eps ?? this.normals(s * c * d, rng);
       if (eps.length !== s * c * d) throw new Error(`CLAP: eps needs ${s * c * d} values`);
       if (!global) {
         logits = sampledLogits(f, add(x, mu), sigma, eps, mcSamples, logitScale);
@@ -266,7 +306,7 @@ export class ClapModel {
     const lossTasks = opts.phase === 'train' ? [this.tasks.length - 1] : this.tasks.map((_, i) => i);
     // Mean offsets zbar = mean_r z^(r) = mu + sigma * mean_r eps^(r) (averaged over z_g too): [C, D].
     const zbar = sigma ? meanOverLeading(add(mu, mul(sigma, new Tensor(meanOfSamples(eps!, mcSamples), sigma.shape)))) : mu;
-    const priorCtx = this.dataDrivenContext(f, vgaOpts);
+    const priorCtx = this.dataDrivenContext(f, vgaOpts, rng);
     // A term summed over the tasks in S (the newest task in 'train', all tasks in 'finetune').
     const terms = (name: string, fn: (i: number, task: TaskInfo) => Tensor) => {
       parts[name] = lossTasks.map((i) => fn(i, this.tasks[i]!)).reduce((a, b) => add(a, b));
@@ -287,11 +327,11 @@ export class ClapModel {
   }
 
   /** h and hGlobal recomputed with a random contextSize share of the batch as memory (data-driven prior). */
-  private dataDrivenContext(f: Tensor, vgaOpts: VisualGuidedOptions): { h: Tensor; hGlobal: Tensor } | null {
+  private dataDrivenContext(f: Tensor, vgaOpts: VisualGuidedOptions, rng: Rng): { h: Tensor; hGlobal: Tensor } | null {
     const prior = this.config.prior;
     if (prior.kind !== 'dataDriven' || this.deterministic) return null;
     const n = f.shape[0]!;
-    const idx = this.ctx.rng.choice(n, Math.min(n, Math.ceil(prior.contextSize * n)));
+    const idx = rng.choice(n, Math.min(n, Math.ceil(prior.contextSize * n)));
     // The same block-masked VGA over all tasks: row block i equals the VGA of task i's queries
     // alone, which is the per-task prior the reference intended (its mask broke after task 1).
     return visualGuidedFeatures(this.vga, this.seen.t, gatherRows(f, idx), vgaOpts);
@@ -341,7 +381,7 @@ export class ClapModel {
         const { hGlobal } = visualGuidedFeatures(prev.vga, slice(this.seen.t, 0, 0, cOld), f, {
           mask: taskBlockMask(oldTasks, { taskTokens: cfg.taskTokens }),
           training: false,
-          rng: this.ctx.rng,
+          rng: opts.rng,
           tokens: cfg.taskTokens ? prev.taskTokens.slice(0, oldTasks.length) : null,
           tokenRows: tokenRowOfClass(oldTasks),
         });
@@ -350,6 +390,14 @@ export class ClapModel {
       parts['distill'] = mulScalar(distillTerm(slice(global.mu, 0, 0, cOld), previousMu), cfg.hierarchical.distillWeight);
     }
   }
+}
+
+/** [a rows, D] followed by [b rows, D]. */
+function appendRows(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 /** mean over r of eps [T, rest] -> [rest]. */

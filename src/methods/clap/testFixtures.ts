@@ -4,7 +4,7 @@
  * imperfect and training has something to learn).
  */
 import { Rng } from '../../engine/random.js';
-import type { Batch, MethodContext } from '../method.js';
+import type { Batch, Method, MethodSetup, StepAt, TaskClasses, TaskInfo } from '../method.js';
 
 function normalizeRows(x: Float32Array, dim: number): Float32Array {
   for (let r = 0; r < x.length / dim; r++) {
@@ -17,7 +17,16 @@ function normalizeRows(x: Float32Array, dim: number): Float32Array {
 }
 
 export interface TinyProblem {
-  ctx: MethodContext;
+  setup: Pick<MethodSetup, 'dim' | 'logitScale'>;
+  /** e [C, P, D] of every class (unit norm). */
+  text: Float32Array;
+  numTemplates: number;
+  /** The method's generator (seeded with `seed`); tests may replace it. */
+  rng: Rng;
+  /** The text of `task`'s classes, as `beginTask` receives it. */
+  classesOf(task: TaskInfo): TaskClasses;
+  /** `method.beginTask(task, classesOf(task), rng)`. */
+  begin(method: Method, task: TaskInfo): void;
   /** Class anchors of the text features [C, D] (unit norm). */
   anchors: Float32Array;
   /** Image cluster centres [C, D] (unit norm). */
@@ -55,10 +64,18 @@ export function tinyProblem(opts: TinyProblemOptions = {}): TinyProblem {
   normalizeRows(centres, dim);
   for (let i = 0; i < centres.length; i++) centres[i] = anchorShare * anchors[i]! + (1 - anchorShare) * centres[i]!;
   normalizeRows(centres, dim);
-  const ctx: MethodContext = { dim, textPerTemplate: e, numClasses: classes, numTemplates: templates, logitScale, rng: new Rng(seed) };
   const images = data.fork();
-  return {
-    ctx,
+  const block = templates * dim;
+  const classesOf = (task: TaskInfo): TaskClasses => ({ textPerTemplate: e.slice(task.classStart * block, task.classEnd * block), numTemplates: templates });
+  const prob: TinyProblem = {
+    setup: { dim, logitScale },
+    text: e,
+    numTemplates: templates,
+    rng: new Rng(seed),
+    classesOf,
+    begin(method, task) {
+      method.beginTask(task, classesOf(task), prob.rng);
+    },
     anchors,
     centres,
     batch(n, cls, rng = images) {
@@ -74,6 +91,12 @@ export function tinyProblem(opts: TinyProblemOptions = {}): TinyProblem {
       return { features, labels, size: n };
     },
   };
+  return prob;
+}
+
+/** A training step's position for a test that only sets the learning rate. */
+export function stepAt(lr: number): StepAt {
+  return { lr, iteration: 0, iterations: 1, epoch: 0 };
 }
 
 /** Top-1 accuracy of the mean over samples of logits [S, n, C]. */

@@ -6,21 +6,14 @@
 import { cosineLr, warmupCosineLr } from '../engine/optim.js';
 import type { Rng } from '../engine/random.js';
 import type { FeaturesSplit } from '../data/types.js';
-import type { Batch, Method, Phase } from '../methods/method.js';
+import type { Batch, Method, Phase, SgdSchedule } from '../methods/method.js';
 import { Clap4ClipError } from '../util/errors.js';
-import { gatherFeatures } from './evaluate.js';
-import type { ProgressFactory } from './progress.js';
-
-/** The learning rates of a phase, as resolved from the config over the method's schedule. */
-export interface PhaseSchedule {
-  epochs: number;
-  lr: number;
-  warmup: boolean;
-}
+import { gatherFeatures } from '../run/evaluate.js';
+import type { ProgressFactory } from '../run/progress.js';
 
 /** Learning rate of iteration k of S: warm-up + cosine, or cosine alone (spec section 5). */
-export function scheduledLr(k: number, total: number, schedule: PhaseSchedule): number {
-  return schedule.warmup ? warmupCosineLr(k, total, schedule.lr) : cosineLr(k, total, schedule.lr);
+export function scheduledLr(k: number, total: number, schedule: SgdSchedule): number {
+  return schedule.shape === 'warmup-cosine' ? warmupCosineLr(k, total, schedule.lr) : cosineLr(k, total, schedule.lr);
 }
 
 /**
@@ -47,8 +40,15 @@ export async function trainPhase(
   method: Method,
   phase: Phase,
   indices: Int32Array,
-  schedule: PhaseSchedule,
-  ctx: { split: FeaturesSplit; labels: Int32Array; batchSize: number; rng: Rng; progress: ProgressFactory; label: string; pause?: () => Promise<void> },
+  schedule: SgdSchedule,
+  ctx: {
+    split: FeaturesSplit; labels: Int32Array; batchSize: number;
+    /** Batch order and views. */
+    rng: Rng;
+    /** The method's generator (its noise and dropout). */
+    methodRng: Rng;
+    progress: ProgressFactory; label: string; pause?: () => Promise<void>;
+  },
 ): Promise<{ iterations: number; loss: number | null }> {
   const n = indices.length;
   const perEpoch = Math.ceil(n / ctx.batchSize);
@@ -64,7 +64,7 @@ export async function trainPhase(
     epochLoss = 0;
     for (let s = 0; s < n; s += ctx.batchSize) {
       const batch = makeBatch(ctx.split, ctx.labels, order.subarray(s, Math.min(n, s + ctx.batchSize)), ctx.rng);
-      const { loss } = method.trainStep(batch, scheduledLr(k, total, schedule));
+      const { loss } = method.trainStep(batch, { lr: scheduledLr(k, total, schedule), iteration: k, iterations: total, epoch }, ctx.methodRng);
       if (!Number.isFinite(loss)) throw new Clap4ClipError(`${method.name}: the loss became ${loss} at ${phase} iteration ${k}`);
       epochLoss += loss;
       k++;
