@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseClassOrder, readClassOrderFile } from './classOrderFile.js';
 import { resolveRunConfig } from '../run/config.js';
-import { sharedDataDir } from '../util/paths.js';
+import { repoRoot } from '../util/paths.js';
 
 test('class orders parse from JSON arrays, {"order"} objects and plain lists with comments', () => {
   assert.deepEqual(parseClassOrder('[2, 0, 1]', 'f'), [2, 0, 1]);
@@ -15,10 +15,9 @@ test('class orders parse from JSON arrays, {"order"} objects and plain lists wit
 });
 
 test('the fixed CIFAR-100 order file of Continual-CLIP reads as a config class order', () => {
-  const file = join(sharedDataDir(), 'cifar100_dytox_order.json');
-  const expected = JSON.parse(readFileSync(file, 'utf8')) as number[] | { order: number[] };
-  const list = Array.isArray(expected) ? expected : expected.order;
-  assert.deepEqual(resolveRunConfig({ classOrder: file }).classOrder, list);
+  const file = join(repoRoot(), 'tests', 'fixtures', 'reference-data', 'cifar100ContinualClipOrder.json');
+  const expected = JSON.parse(readFileSync(file, 'utf8')) as number[];
+  assert.deepEqual(resolveRunConfig({ classOrder: file }).classOrder, expected);
 });
 
 test('malformed class-order files give errors that name the file and the problem', () => {

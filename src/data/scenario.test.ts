@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Rng } from '../engine/random.js';
-import { sharedDataDir } from '../util/paths.js';
+import { repoRoot } from '../util/paths.js';
 import { buildScenario, FEW_SHOT_SPLIT, resolveClassOrder, splitTasks, textInIncrementalOrder } from './scenario.js';
 
 /** `perClass` samples of each of C classes, labels in blocks. */
@@ -12,7 +12,7 @@ function labels(C: number, perClass: number): Int32Array {
 }
 
 test('reference class order equals the effective order of the reference code (cifar100 run 0 and 10)', () => {
-  const orders = JSON.parse(readFileSync(join(sharedDataDir(), 'effective_class_orders.json'), 'utf8')) as Record<string, number[]>;
+  const orders = JSON.parse(readFileSync(join(repoRoot(), 'tests', 'fixtures', 'reference-data', 'classOrders.json'), 'utf8')) as Record<string, number[]>;
   assert.deepEqual(resolveClassOrder('reference', 100, 0), orders['cifar100/num_run=0']);
   assert.deepEqual(resolveClassOrder('reference', 100, 10), orders['cifar100/num_run=10']);
   const s = buildScenario(100, labels(100, 2), labels(100, 1), { classOrder: 'reference', split: { increment: 10 }, run: 0, rng: new Rng(0) });

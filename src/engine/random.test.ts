@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MT19937, Rng, numpyLegacyShuffledArange } from './random.js';
-import { sharedDataDir } from '../util/paths.js';
+import { repoRoot } from '../util/paths.js';
+
+/** Facts from the reference code (tests/fixtures/reference-data/generate.mjs). */
+const REFERENCE = join(repoRoot(), 'tests', 'fixtures', 'reference-data');
 
 function draws(r: Rng, k: number): number[] {
   return Array.from({ length: k }, () => r.nextUint32());
@@ -236,9 +239,8 @@ test('MT19937 matches the reference generator and numpy', () => {
   assert.deepEqual(numpyLegacyShuffledArange(5, 1), [0]);
 });
 
-test('class orders equal the reference effective_class_orders.json (every key)', () => {
-  const file = join(sharedDataDir(), 'effective_class_orders.json');
-  const orders = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+test('class orders equal the effective class orders of the reference code (every key)', () => {
+  const orders = JSON.parse(readFileSync(join(REFERENCE, 'classOrders.json'), 'utf8')) as Record<string, unknown>;
   const sizes: Record<string, number> = { cifar100: 100, 'imagenet-r': 200 };
   let checked = 0;
   for (const [key, value] of Object.entries(orders)) {
@@ -251,7 +253,7 @@ test('class orders equal the reference effective_class_orders.json (every key)',
     checked++;
   }
   assert.equal(checked, 22);
-  const dytox = JSON.parse(readFileSync(join(sharedDataDir(), 'cifar100_dytox_order.json'), 'utf8')) as number[];
+  const dytox = JSON.parse(readFileSync(join(REFERENCE, 'cifar100ContinualClipOrder.json'), 'utf8')) as number[];
   assert.ok(isPermutation(dytox, 100));
   assert.deepEqual(dytox.slice(0, 4), [87, 0, 52, 58]);
 });

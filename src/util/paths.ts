@@ -1,6 +1,6 @@
 /**
- * Where the repository and the shared reference data live. Tests read reference facts from
- * `<repoRoot>/../shared/data` (CI clones the repository next to `shared/`), never from a copy.
+ * Where the repository lives, from `src/` or `dist/src/`: tests find their fixtures under
+ * `<repoRoot>/tests/fixtures/`, the benchmarks write their results under `<repoRoot>/bench/`.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -43,11 +43,4 @@ export function repoRoot(): string {
   }
   cachedRoot = found;
   return found;
-}
-
-/** `<repoRoot>/../shared/data`, or `$CLAP4CLIP_SHARED_DATA` when set. */
-export function sharedDataDir(): string {
-  const env = process.env['CLAP4CLIP_SHARED_DATA'];
-  if (env !== undefined && env !== '') return resolve(env);
-  return resolve(repoRoot(), '..', 'shared', 'data');
 }

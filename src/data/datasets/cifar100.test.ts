@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DataError } from '../../util/errors.js';
-import { sharedDataDir } from '../../util/paths.js';
+import { repoRoot } from '../../util/paths.js';
 import { CIFAR100_CLASS_NAMES, parseCifarBinary, readCifar100, unpickle } from './cifar100.js';
 
 /** Pixel value of channel `ch` at pixel `p` of record `i` (known, varied). */
@@ -87,7 +87,7 @@ describe('CIFAR-100', () => {
   });
 
   it('CIFAR100_CLASS_NAMES equals the fine label names of the reference (which has "_" already turned into spaces)', async () => {
-    const ref = JSON.parse(await readFile(path.join(sharedDataDir(), 'class_names.json'), 'utf8')) as Record<string, string[]>;
+    const ref = JSON.parse(await readFile(path.join(repoRoot(), 'tests', 'fixtures', 'reference-data', 'classNames.json'), 'utf8')) as Record<string, string[]>;
     assert.deepEqual(CIFAR100_CLASS_NAMES.map((n) => n.replaceAll('_', ' ')), ref['cifar100']);
   });
 

@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DataError } from '../../util/errors.js';
-import { sharedDataDir } from '../../util/paths.js';
+import { repoRoot } from '../../util/paths.js';
 import { CIFAR100_TEMPLATES, fillTemplate, IMAGENET_TEMPLATES, loadTemplatesFile, validateTemplates } from './templates.js';
 
 const sorted = (xs: readonly string[]) => [...xs].sort();
 
 describe('built-in templates', () => {
   it('match the templates the reference code ensembles (order-free: the reference uses a set)', async () => {
-    const ref = JSON.parse(await readFile(path.join(sharedDataDir(), 'templates_used_by_code.json'), 'utf8')) as Record<string, string[]>;
+    const ref = JSON.parse(await readFile(path.join(repoRoot(), 'tests', 'fixtures', 'reference-data', 'templates.json'), 'utf8')) as Record<string, string[]>;
     assert.equal(CIFAR100_TEMPLATES.length, 18);
     assert.equal(IMAGENET_TEMPLATES.length, 80);
     assert.deepEqual(sorted(CIFAR100_TEMPLATES), sorted(ref['cifar100']!));

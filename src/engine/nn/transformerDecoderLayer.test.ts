@@ -7,6 +7,7 @@ import { gemmSettings } from '../ops/matmul.js';
 import { Rng } from '../random.js';
 import { Tensor } from '../tensor.js';
 import { gradCheck } from '../testing/gradCheck.js';
+import { withSettings } from '../testing/withSettings.js';
 import { blockDiagonalMask, MultiheadAttention } from './attention.js';
 import { countParameters, parameters } from './parameters.js';
 import { torchStateDictNames, TransformerDecoderLayer } from './transformerDecoderLayer.js';
@@ -151,9 +152,7 @@ describe('against PyTorch 1.13 (tests/fixtures/torch/decoderLayer.json)', () => 
   for (const c of fixture.cases) {
     for (const path of ['ts', 'onnx'] as const) {
       it(`${c.name}: outputs and every gradient (matmul in ${path})`, () => {
-        const saved = gemmSettings.forcePath;
-        gemmSettings.forcePath = path;
-        try {
+        withSettings(gemmSettings, { forcePath: path }, () => {
           const { out, grads } = runTorchCase(c);
           assert.deepEqual([...out.shape], c.out.shape);
           const errors: [string, number][] = [['out', relError(out.data, c.out.data)]];
@@ -167,9 +166,7 @@ describe('against PyTorch 1.13 (tests/fixtures/torch/decoderLayer.json)', () => 
             const worst = errors.reduce((a, b) => (b[1] > a[1] ? b : a));
             console.log(`${c.name} (${path}): out ${errors[0]![1].toExponential(2)}, worst ${worst[0]} ${worst[1].toExponential(2)}`);
           }
-        } finally {
-          gemmSettings.forcePath = saved;
-        }
+        });
       });
     }
   }

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { Rng } from '../random.js';
 import { Tensor } from '../tensor.js';
 import { gradCheck } from '../testing/gradCheck.js';
+import { withSettings } from '../testing/withSettings.js';
 import * as op from './index.js';
 
 const rng = new Rng(11);
@@ -17,6 +18,11 @@ function gradsOf(build: (xs: Tensor[]) => Tensor, xs: Tensor[], seed: Float32Arr
   xs.forEach((x) => { x.grad = null; });
   build(xs).backward(seed);
   return xs.map((x) => x.grad!.slice());
+}
+
+/** Value and input gradient of the unary `f` at `x` for the probe `seed`, on the forced `path`. */
+function unaryOnPath(f: (x: Tensor) => Tensor, x: Tensor, seed: Float32Array, path: 'onnx' | 'ts'): { y: Float32Array; g: Float32Array } {
+  return withSettings(op.fusedSettings, { forceGeluPath: path }, () => ({ g: gradsOf((v) => f(v[0]!), [x], seed)[0]!, y: f(x).data }));
 }
 
 test('sampleGaussianWeights equals h + mu + sigma * eps built from primitives', () => {
@@ -42,22 +48,15 @@ test('sampleGaussianWeights equals h + mu + sigma * eps built from primitives', 
 test('GELU in onnxruntime matches the TypeScript GELU and its gradient', () => {
   const x = rand([64, 80]);
   for (let i = 0; i < x.size; i++) x.data[i]! *= 3;
-  op.fusedSettings.forceGeluPath = 'onnx';
   const seed = new Float32Array(x.size);
   rng.fillNormal(seed);
-  const [gOnnx] = gradsOf((v) => op.geluFused(v[0]!), [x], seed);
-  const yOnnx = op.geluFused(x).data;
-  op.fusedSettings.forceGeluPath = 'ts';
-  const [gTs] = gradsOf((v) => op.geluFused(v[0]!), [x], seed);
-  const yTs = op.geluFused(x).data;
-  op.fusedSettings.forceGeluPath = null;
+  const { y: yOnnx, g: gOnnx } = unaryOnPath(op.geluFused, x, seed, 'onnx');
+  const { y: yTs, g: gTs } = unaryOnPath(op.geluFused, x, seed, 'ts');
   for (let i = 0; i < x.size; i++) {
     assert.ok(Math.abs(yOnnx[i]! - yTs[i]!) < 1e-6, `value ${i}`);
-    assert.ok(Math.abs(gOnnx![i]! - gTs![i]!) < 1e-5 * Math.max(1, Math.abs(gTs![i]!)), `grad ${i}`);
+    assert.ok(Math.abs(gOnnx[i]! - gTs[i]!) < 1e-5 * Math.max(1, Math.abs(gTs[i]!)), `grad ${i}`);
   }
-  op.fusedSettings.forceGeluPath = 'onnx';
-  gradCheck((v) => op.geluFused(v!), [rand([3, 7])]);
-  op.fusedSettings.forceGeluPath = null;
+  withSettings(op.fusedSettings, { forceGeluPath: 'onnx' }, () => gradCheck((v) => op.geluFused(v!), [rand([3, 7])]));
 });
 
 test('sampledLogits (onnxruntime graph) equals sampleGaussianWeights + matmul + permute', () => {
@@ -90,16 +89,11 @@ test('softplus in onnxruntime matches the TypeScript softplus (incl. the linear 
   x.data[0] = 25; x.data[1] = -30; x.data[2] = 20;
   const seed = new Float32Array(x.size);
   rng.fillNormal(seed);
-  op.fusedSettings.forceGeluPath = 'onnx';
-  const [gOnnx] = gradsOf((v) => op.softplusFused(v[0]!), [x], seed);
-  const yOnnx = op.softplusFused(x).data;
-  op.fusedSettings.forceGeluPath = 'ts';
-  const [gTs] = gradsOf((v) => op.softplusFused(v[0]!), [x], seed);
-  const yTs = op.softplusFused(x).data;
-  op.fusedSettings.forceGeluPath = null;
+  const { y: yOnnx, g: gOnnx } = unaryOnPath(op.softplusFused, x, seed, 'onnx');
+  const { y: yTs, g: gTs } = unaryOnPath(op.softplusFused, x, seed, 'ts');
   for (let i = 0; i < x.size; i++) {
     assert.ok(Math.abs(yOnnx[i]! - yTs[i]!) < 2e-6 * Math.max(1, Math.abs(yTs[i]!)), `value ${i}: ${yOnnx[i]} vs ${yTs[i]}`);
-    assert.ok(Math.abs(gOnnx![i]! - gTs![i]!) < 1e-5 * Math.max(1, Math.abs(gTs![i]!)), `grad ${i}`);
+    assert.ok(Math.abs(gOnnx[i]! - gTs[i]!) < 1e-5 * Math.max(1, Math.abs(gTs[i]!)), `grad ${i}`);
   }
   assert.equal(yOnnx[0], 25);
 });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { Rng } from '../random.js';
 import { Tensor, noGrad } from '../tensor.js';
 import { gradCheck } from '../testing/gradCheck.js';
+import { withSettings } from '../testing/withSettings.js';
 import * as op from './index.js';
 import { gemm, gemmSettings } from './matmul.js';
 import { matmulRef } from '../matmulRef.js';
@@ -93,11 +94,8 @@ test('matmul: onnxruntime and TypeScript paths agree to float32 rounding', () =>
     for (const ta of [false, true]) for (const tb of [false, true]) {
       const a = rand([m * k]).data, b = rand([k * n]).data;
       const ref = matmulRef(a, b, m, k, n, ta, tb);
-      gemmSettings.forcePath = 'onnx';
-      const viaOnnx = gemm(a, b, m, k, n, ta, tb);
-      gemmSettings.forcePath = 'ts';
-      const viaTs = gemm(a, b, m, k, n, ta, tb);
-      gemmSettings.forcePath = null;
+      const viaOnnx = withSettings(gemmSettings, { forcePath: 'onnx' }, () => gemm(a, b, m, k, n, ta, tb));
+      const viaTs = withSettings(gemmSettings, { forcePath: 'ts' }, () => gemm(a, b, m, k, n, ta, tb));
       close(viaOnnx, ref, 1e-5 * Math.sqrt(k));
       close(viaTs, ref, 0);
     }
@@ -106,16 +104,16 @@ test('matmul: onnxruntime and TypeScript paths agree to float32 rounding', () =>
 
 test('matmul and bmm gradients with transposed operands', () => {
   for (const path of ['onnx', 'ts'] as const) {
-    gemmSettings.forcePath = path;
-    gradCheck((a, b) => op.matmul(a!, b!), [rand([3, 4]), rand([4, 5])]);
-    gradCheck((a, b) => op.matmul(a!, b!, { transA: true }), [rand([4, 3]), rand([4, 5])]);
-    gradCheck((a, b) => op.matmul(a!, b!, { transB: true }), [rand([3, 4]), rand([5, 4])]);
-    gradCheck((a, b) => op.matmul(a!, b!, { transA: true, transB: true }), [rand([4, 3]), rand([5, 4])]);
-    gradCheck((a, b) => op.matmul(a!, b!, { transB: true }), [rand([2, 3, 4]), rand([5, 4])]);
-    gradCheck((a, b) => op.bmm(a!, b!), [rand([2, 3, 4]), rand([2, 4, 5])]);
-    gradCheck((a, b) => op.bmm(a!, b!, { transA: true, transB: true }), [rand([2, 4, 3]), rand([2, 5, 4])]);
+    withSettings(gemmSettings, { forcePath: path }, () => {
+      gradCheck((a, b) => op.matmul(a!, b!), [rand([3, 4]), rand([4, 5])]);
+      gradCheck((a, b) => op.matmul(a!, b!, { transA: true }), [rand([4, 3]), rand([4, 5])]);
+      gradCheck((a, b) => op.matmul(a!, b!, { transB: true }), [rand([3, 4]), rand([5, 4])]);
+      gradCheck((a, b) => op.matmul(a!, b!, { transA: true, transB: true }), [rand([4, 3]), rand([5, 4])]);
+      gradCheck((a, b) => op.matmul(a!, b!, { transB: true }), [rand([2, 3, 4]), rand([5, 4])]);
+      gradCheck((a, b) => op.bmm(a!, b!), [rand([2, 3, 4]), rand([2, 4, 5])]);
+      gradCheck((a, b) => op.bmm(a!, b!, { transA: true, transB: true }), [rand([2, 4, 3]), rand([2, 5, 4])]);
+    });
   }
-  gemmSettings.forcePath = null;
   assert.throws(() => op.matmul(rand([3, 4]), rand([5, 4])), /inner dimensions differ/);
 });
 
@@ -186,12 +184,12 @@ test('noGrad records no tape; backward frees intermediates but keeps leaf gradie
 
 test('linear (bias in Gemm C) equals matmul + add, on both paths', () => {
   for (const path of ['onnx', 'ts'] as const) {
-    gemmSettings.forcePath = path;
-    const x = rand([2, 3, 4]), w = rand([5, 4]), b = rand([5]);
-    const y = op.linear(x, w, b).data, ref = op.add(op.matmul(x, w, { transB: true }), b).data;
-    y.forEach((v, i) => assert.ok(Math.abs(v - ref[i]!) < 1e-5, `${path} ${i}`));
-    gradCheck((a, c, d) => op.linear(a!, c!, d!), [x, w, b]);
+    withSettings(gemmSettings, { forcePath: path }, () => {
+      const x = rand([2, 3, 4]), w = rand([5, 4]), b = rand([5]);
+      const y = op.linear(x, w, b).data, ref = op.add(op.matmul(x, w, { transB: true }), b).data;
+      y.forEach((v, i) => assert.ok(Math.abs(v - ref[i]!) < 1e-5, `${path} ${i}`));
+      gradCheck((a, c, d) => op.linear(a!, c!, d!), [x, w, b]);
+    });
   }
-  gemmSettings.forcePath = null;
   assert.throws(() => op.linear(rand([2, 4]), rand([5, 3]), rand([5])), /linear: x \[2, 4\], weight \[5, 3\]/);
 });
