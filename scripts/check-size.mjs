@@ -1,9 +1,17 @@
 // Fails when a source file grows past the line budget without saying why (tinygrad's sz.py idea).
 // A file may exceed it when one of its first 10 lines holds "size-budget:" followed by a reason.
+// Also fails when src/engine as a whole (non-test .ts files) grows past ENGINE_LIMIT.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 
 const LIMIT = 420; // "about 400"
+// The engine is meant to stay a small autodiff core that a newcomer can read in one sitting
+// (micrograd / tinygrad spirit): every op with its backward right below it. A budget for the whole
+// folder keeps growth a decision: raise it in the same change that needs it, saying why, rather
+// than letting fused variants and special cases pile up. Set a little above the size after the
+// ops/fused tidy-up (2755 lines).
+const ENGINE_LIMIT = 2800;
+const engineDir = join('src', 'engine') + sep;
 const roots = ['src', 'bench', 'examples'];
 const offenders = [];
 let engineLines = 0;
@@ -16,14 +24,20 @@ function walk(dir) {
     if (statSync(path).isDirectory()) walk(path);
     else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) {
       const lines = readFileSync(path, 'utf8').split('\n');
-      if (path.startsWith(join('src', 'engine'))) engineLines += lines.length;
+      if (path.startsWith(engineDir)) engineLines += lines.length;
       if (lines.length > LIMIT && !lines.slice(0, 10).some((l) => l.includes('size-budget:'))) offenders.push(`${path}: ${lines.length} lines`);
     }
   }
 }
 roots.forEach(walk);
+let failed = false;
 if (offenders.length) {
   console.error(`Files over ${LIMIT} lines without a "size-budget:" reason:\n  ${offenders.join('\n  ')}`);
-  process.exit(1);
+  failed = true;
 }
-console.log(`size check: ok (engine ${engineLines} lines)`);
+if (engineLines > ENGINE_LIMIT) {
+  console.error(`src/engine: ${engineLines} lines of non-test .ts, over its budget of ${ENGINE_LIMIT} (ENGINE_LIMIT in scripts/check-size.mjs says why it exists)`);
+  failed = true;
+}
+if (failed) process.exit(1);
+console.log(`size check: ok (engine ${engineLines} of ${ENGINE_LIMIT} lines)`);

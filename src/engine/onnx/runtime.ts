@@ -1,25 +1,15 @@
 /**
  * Synchronous access to onnxruntime-node. The public `InferenceSession.run` wraps a synchronous
  * native call in a Promise (one event-loop turn per call); the autodiff engine calls the native
- * binding directly so that forward and backward stay ordinary synchronous functions.
+ * binding directly so that forward and backward stay ordinary synchronous functions; binding.ts
+ * checks that binding when this module loads.
  */
 import { createRequire } from 'node:module';
+import { loadBinding, type NativeSession, type NativeTensor } from './binding.js';
 
 const require = createRequire(import.meta.url);
 
-interface NativeTensor { type: string; data: Float32Array | Int32Array | BigInt64Array | Uint8Array | Float64Array; dims: readonly number[] }
-interface NativeSession {
-  loadModel(buffer: ArrayBuffer, byteOffset: number, byteLength: number, options: object): void;
-  run(feeds: Record<string, unknown>, fetches: Record<string, null>, options: object): Record<string, NativeTensor>;
-  readonly inputMetadata: { name: string }[];
-  readonly outputMetadata: { name: string }[];
-  dispose(): void;
-}
-
-const bindingModule = require('onnxruntime-node/dist/binding.js') as {
-  binding: { InferenceSession: new () => NativeSession };
-  initOrt: () => void;
-};
+const bindingModule = loadBinding();
 const { Tensor: OrtTensor } = require('onnxruntime-common') as {
   Tensor: new (type: string, data: unknown, dims: readonly number[]) => unknown;
 };

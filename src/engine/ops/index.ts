@@ -4,4 +4,4 @@ export * from './movement.js';
 export * from './matmul.js';
 export * from './nnOps.js';
 export { erf } from './erf.js';
-export * from './fused.js';
+export * from './fused/index.js';

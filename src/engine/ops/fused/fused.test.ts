@@ -1,11 +1,11 @@
 /** Each fused operation against its primitive composition: values and gradients. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../random.js';
-import { Tensor } from '../tensor.js';
-import { gradCheck } from '../testing/gradCheck.js';
-import { withSettings } from '../testing/withSettings.js';
-import * as op from './index.js';
+import { Rng } from '../../random.js';
+import { Tensor } from '../../tensor.js';
+import { gradCheck } from '../../testing/gradCheck.js';
+import { withSettings } from '../../testing/withSettings.js';
+import * as op from '../index.js';
 
 const rng = new Rng(11);
 function rand(shape: number[]): Tensor {

@@ -1,0 +1,9 @@
+/**
+ * Fused operations: each computes what a composition of primitive ops computes, where profiling
+ * showed the composition spending more time in JavaScript loops and allocations than in
+ * arithmetic. Each file names its primitive twin; `fused.test.ts` checks every fused op against
+ * it (values and gradients).
+ */
+export { sampleGaussianWeights } from './gaussianWeights.js';
+export { fusedSettings, geluFused, softplusFused } from './onnxUnary.js';
+export { sampledLogits } from './sampledLogits.js';
