@@ -60,7 +60,7 @@ export interface ClassifierOptions {
    * `{ kind: 'total', size: 2000 }`: 2000 exemplars split evenly over the classes learned so far.
    */
   memory?: MemoryBudget;
-  /** Exemplar selector (`random`, `first`, `herding`, `entropy`, `distance`, `energy`, `variance`, `var-entropy`). Default `random`. */
+  /** Exemplar selector: a name of `SELECTORS` in `memory/selectors.ts` (`random`, `herding`, ...). Default `random`. */
   selector?: string;
   /** Seed of every random draw (initialization, batches, memory, test-time noise). Default 0. */
   seed?: number;

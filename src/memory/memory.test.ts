@@ -4,7 +4,8 @@ import { Rng } from '../engine/random.js';
 import type { Prediction } from '../methods/method.js';
 import { candidateLogits } from './candidateScores.js';
 import { ExemplarMemory, perClassQuota, type NewClass } from './memory.js';
-import { firstSelector, getSelector, randomSelector, type Selector } from './selectors.js';
+import { SCORED_SELECTOR_NAMES } from './scoredSelectors.js';
+import { firstSelector, getSelector, randomSelector, SELECTOR_NAMES, SELECTORS, type Selector } from './selectors.js';
 
 /** Task t of `perTask` classes, `perClass` candidates each (sample index = class * 1000 + j). */
 function task(t: number, perTask: number, perClass: number): NewClass[] {
@@ -63,6 +64,13 @@ test('selectors: first keeps dataset order, random is a seeded uniform subset', 
   for (let r = 0; r < 2000; r++) for (const x of pick(randomSelector, 4, rng)) hits[x - 100]!++;
   for (const h of hits) assert.ok(Math.abs(h / 2000 - 0.4) < 0.05, `pick rate ${h / 2000}`);
   assert.throws(() => getSelector('herd'), /must be one of \[random, first, herding, entropy, distance, energy, variance, var-entropy\]/);
+});
+
+test('the selector table is the one list of names: each entry is named by its key, the scored ones read logits', () => {
+  for (const name of SELECTOR_NAMES) assert.equal(getSelector(name).name, name);
+  assert.deepEqual(SELECTOR_NAMES.filter((n) => SELECTORS[n].needsLogits), SCORED_SELECTOR_NAMES);
+  // Only own keys: an inherited property of the table is not a selector.
+  assert.throws(() => getSelector('toString'), /unknown exemplar selector "toString": must be one of \[random, first, herding/);
 });
 
 test('memory state round-trips through JSON', () => {

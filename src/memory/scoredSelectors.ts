@@ -20,8 +20,6 @@
  */
 import { Clap4ClipError } from '../util/errors.js';
 
-export type ScoredSelectorName = 'herding' | 'entropy' | 'distance' | 'energy' | 'variance' | 'var-entropy';
-
 export interface SelectorInput {
   /** [T, n, C] row-major: the logits of the class's n candidates on T forward passes. */
   logits: Float32Array;
@@ -35,11 +33,17 @@ export interface SelectorInput {
   label: number;
 }
 
-/**
- * `needsSamples`: the score measures spread over the T forward passes, so it only means something
- * with T > 1. With T = 1 it is still accepted (a deterministic method has T = 1): see each entry.
- */
-export const SCORED_SELECTORS: Record<ScoredSelectorName, { description: string; needsSamples: boolean }> = {
+export interface ScoredSelectorInfo {
+  description: string;
+  /**
+   * The score measures spread over the T forward passes, so it only means something with T > 1.
+   * With T = 1 it is still accepted (a deterministic method has T = 1): see each entry.
+   */
+  needsSamples: boolean;
+}
+
+/** The score-based selectors: the only list of their names (`ScoredSelectorName` is its keys). */
+export const SCORED_SELECTORS = {
   herding: {
     description: 'iCaRL herding on phi = L2-normalized mean logits: greedily keeps the running mean of the kept phi closest to the class mean',
     needsSamples: false,
@@ -55,12 +59,13 @@ export const SCORED_SELECTORS: Record<ScoredSelectorName, { description: string;
     description: 'average of the rank by variance (lowest first) and the rank by entropy (highest first), lowest first (T = 1: the entropy ranking)',
     needsSamples: true,
   },
-};
+} satisfies Record<string, ScoredSelectorInfo>;
 
+export type ScoredSelectorName = keyof typeof SCORED_SELECTORS;
 export const SCORED_SELECTOR_NAMES = Object.keys(SCORED_SELECTORS) as ScoredSelectorName[];
 
 export function isScoredSelectorName(name: string): name is ScoredSelectorName {
-  return Object.prototype.hasOwnProperty.call(SCORED_SELECTORS, name);
+  return Object.hasOwn(SCORED_SELECTORS, name);
 }
 
 function fail(name: string, problem: string): never {

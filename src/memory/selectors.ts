@@ -74,17 +74,22 @@ export function scoredSelector(name: ScoredSelectorName): Selector {
   };
 }
 
-export const SELECTOR_NAMES = ['random', 'first', ...SCORED_SELECTOR_NAMES] as const;
-export type SelectorName = (typeof SELECTOR_NAMES)[number];
+const SCORED = Object.fromEntries(SCORED_SELECTOR_NAMES.map((n) => [n, scoredSelector(n)])) as Record<ScoredSelectorName, Selector>;
 
-const selectors: Record<SelectorName, Selector> = {
-  random: randomSelector,
-  first: firstSelector,
-  ...(Object.fromEntries(SCORED_SELECTOR_NAMES.map((n) => [n, scoredSelector(n)])) as Record<ScoredSelectorName, Selector>),
-};
+/**
+ * Every exemplar selector by name: the only list of their names. `SELECTOR_NAMES` (config
+ * validation, `--help`, error messages) and `SelectorName` derive from it.
+ */
+export const SELECTORS = { random: randomSelector, first: firstSelector, ...SCORED } satisfies Record<string, Selector>;
+export type SelectorName = keyof typeof SELECTORS;
+export const SELECTOR_NAMES: readonly SelectorName[] = Object.freeze(Object.keys(SELECTORS) as SelectorName[]);
+
+/** True when `name` is a key of `SELECTORS` (own keys only: `toString` is not a selector). */
+export function isSelectorName(name: string): name is SelectorName {
+  return Object.hasOwn(SELECTORS, name);
+}
 
 export function getSelector(name: string): Selector {
-  const entry = (selectors as Record<string, Selector | undefined>)[name];
-  if (entry === undefined) throw new Clap4ClipError(`unknown exemplar selector "${name}": must be one of [${SELECTOR_NAMES.join(', ')}]`);
-  return entry;
+  if (!isSelectorName(name)) throw new Clap4ClipError(`unknown exemplar selector "${name}": must be one of [${SELECTOR_NAMES.join(', ')}]`);
+  return SELECTORS[name];
 }

@@ -2,7 +2,7 @@
  * `clap4clip features`: images of a dataset → a features dataset directory (the input of `run`),
  * with progress, resumable chunks, shards and a merge step. See `featuresHelp()`.
  */
-import { DATASET_NAMES, DATASETS, readDataset } from '../../data/datasets/registry.js';
+import { DATASET_NAMES, DATASETS, isDatasetName, readDataset } from '../../data/datasets/registry.js';
 import { loadTemplatesFile } from '../../data/datasets/templates.js';
 import { extractFeatures, mergeShards, type ExtractOptions, type ExtractProgress } from '../../encoders/featureCache.js';
 import type { ClipEncoder } from '../../encoders/types.js';
@@ -146,7 +146,7 @@ export async function featuresCommand(args: string[], io: CommandIO = PROCESS_IO
     return v;
   };
   const dataset = need('--dataset'), root = need('--root'), encoderId = need('--encoder'), out = need('--out');
-  if (!(DATASET_NAMES as string[]).includes(dataset)) throw new Clap4ClipError(`features: --dataset must be one of [${DATASET_NAMES.join(', ')}], got "${dataset}"`);
+  if (!isDatasetName(dataset)) throw new Clap4ClipError(`features: --dataset must be one of [${DATASET_NAMES.join(', ')}], got "${dataset}"`);
   const views = intFlag(flags, '--views', 1) ?? 2;
   if (views !== 1 && views !== 2) throw new Clap4ClipError(`features: --views must be 1 or 2, got ${views}`);
   const onBad = flags.get('--on-bad-image') ?? 'fail';

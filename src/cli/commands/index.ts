@@ -1,8 +1,7 @@
 /** The command table: name → summary and entry point. */
-export interface Command {
-  summary: string;
-  run(args: string[]): Promise<number>;
-}
+import type { Command } from './command.js';
+
+export type { Command } from './command.js';
 
 export const commands: Record<string, Command> = {
   run: {

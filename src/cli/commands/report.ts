@@ -4,7 +4,7 @@
  */
 import { writeReport } from '../../report/writeReport.js';
 import { Clap4ClipError } from '../../util/errors.js';
-import type { Command } from './index.js';
+import type { Command } from './command.js';
 
 export interface ReportIO {
   stdout: { write(s: string): unknown };

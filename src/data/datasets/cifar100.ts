@@ -11,7 +11,7 @@ import { readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { RgbImage } from '../../encoders/types.js';
 import { DataError } from '../../util/errors.js';
-import type { ImageDataset, ImageItem } from './registry.js';
+import type { ImageDataset, ImageItem } from './types.js';
 
 const SIDE = 32;
 const PIXELS = SIDE * SIDE * 3; // 3072

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { DataError } from '../../util/errors.js';
 import { decodeImageFile, parseSplitList, readCub200, readImageFolder, seededSplit } from './imageFolder.js';
-import { datasetEntry, DATASET_NAMES } from './registry.js';
+import { datasetEntry, DATASET_NAMES, readDataset } from './registry.js';
 
 /** Known RGB pixels for image `seed`. */
 function pixels(w: number, h: number, seed: number, channels = 3): Buffer {
@@ -160,5 +160,25 @@ describe('dataset registry', () => {
   it('unknown names fail listing the valid ones', () => {
     assert.throws(() => datasetEntry('cifar10'), /unknown dataset "cifar10": must be one of \[cifar100, imagenet-r, imagenet-100, cub200, image-folder, vtab\]/);
     assert.throws(() => datasetEntry('toString'), /must be one of/);
+  });
+
+  it('readDataset labels the images with the registry key and records its memory budget', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'clap4clip-registry-'));
+    try {
+      // Listing and splitting read no pixels, so empty files are enough.
+      for (const c of ['cat', 'dog']) {
+        await mkdir(path.join(root, c));
+        for (const f of ['a.png', 'b.png', 'c.png']) await writeFile(path.join(root, c, f), '');
+      }
+      for (const name of ['image-folder', 'imagenet-r', 'imagenet-100'] as const) {
+        const { images, entry } = await readDataset(name, { root });
+        assert.equal(images.name, name);
+        assert.deepEqual(images.extra?.['memory'], { kind: 'perClass', size: 20 });
+        assert.equal(entry, datasetEntry(name));
+      }
+      await assert.rejects(readDataset('toString', { root }), /unknown dataset "toString"/);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

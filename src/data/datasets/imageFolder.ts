@@ -20,7 +20,7 @@ import sharp from 'sharp';
 import type { RgbImage } from '../../encoders/types.js';
 import { Rng } from '../../engine/random.js';
 import { DataError } from '../../util/errors.js';
-import type { DatasetOptions, ImageDataset, ImageItem } from './registry.js';
+import type { DatasetOptions, ImageDataset, ImageItem } from './types.js';
 
 export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp'];
 

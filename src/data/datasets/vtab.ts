@@ -13,7 +13,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { DataError } from '../../util/errors.js';
 import { fileItem, readImageFolder, resolveClassNames } from './imageFolder.js';
-import type { DatasetOptions, ImageDataset, ImageItem } from './registry.js';
+import type { DatasetOptions, ImageDataset, ImageItem } from './types.js';
 
 /** Task folders: `tasks.txt` if present (every entry must exist), else the sorted sub-folders. */
 async function taskFolders(root: string): Promise<string[]> {
