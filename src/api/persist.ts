@@ -1,6 +1,6 @@
 /**
- * `save(dir)` / `loadClassifier(dir)`: the run checkpoint's layout and crash safety (see
- * `run/checkpoint.ts`), with the classifier's own bookkeeping in place of a run's:
+ * `save(dir)` / `loadClassifier(dir)`: the layout of a run checkpoint, with the classifier's own
+ * bookkeeping in place of a run's:
  *
  *   DIR/
  *     latest                          one line: the name of the current save
@@ -11,13 +11,12 @@
  *                                     threshold, generator states, the method's metadata, the list of tensors
  *       COMPLETE                      sizes and sha256 of the three files; written last
  *
- * A save goes into a new directory, file by file (atomic writes), COMPLETE last; then `latest` is
- * replaced atomically (the commit point) and only after that are older saves removed. A crash at
- * any point leaves the previous save loadable. Loading trusts nothing: it follows `latest`,
- * requires COMPLETE, checks the checksums, then every field.
+ * Writing and reading the directory is the committed-directory protocol of `util/committedDir.ts`
+ * (as for checkpoints): a save goes into a new directory, every file fsynced, COMPLETE last; then
+ * `latest` is replaced atomically (the commit point) and only after that are older saves removed.
+ * A crash at any point leaves the previous save loadable. Loading trusts nothing: it follows
+ * `latest`, requires COMPLETE, checks the checksums, then every field.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { decodeSafetensors, encodeSafetensors, type SafeTensor } from '../data/safetensors.js';
 import { Rng, type RngState } from '../engine/random.js';
@@ -25,9 +24,9 @@ import { STREAM_NAMES, streamStates, streamsFromStates, type StreamStates } from
 import { perClassQuota, type MemoryBudget } from '../memory/memory.js';
 import { getSelector, type SelectorName } from '../memory/selectors.js';
 import type { TaskInfo } from '../methods/method.js';
-import { COMPLETE_FILE, LATEST_FILE, PARAMS_FILE, STATE_FILE } from '../run/checkpoint.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/atomicWrite.js';
-import { Clap4ClipError, DataError } from '../util/errors.js';
+import { PARAMS_FILE, STATE_FILE } from '../run/checkpoint.js';
+import { readCommittedDir, writeCommittedDir, type CommittedDirLayout } from '../util/committedDir.js';
+import { DataError } from '../util/errors.js';
 import { methodFromState, type ClassifierSettings, type ModelState, type TensorSource } from './core.js';
 import type { NoveltyCalibration } from './types.js';
 
@@ -37,7 +36,8 @@ export const CLASSIFIER_FORMAT = 'clap4clip-classifier';
 export const CLASSIFIER_VERSION = 2;
 /** Text features, exemplar features and their labels. */
 export const FEATURES_FILE = 'features.safetensors';
-const DIR_PATTERN = /^classifier-\d{4,}-[0-9a-f]{8}$/;
+/** Directories `classifier-0002-1f2e3d4c`; COMPLETE's format `clap4clip-classifier-complete`. */
+const LAYOUT: CommittedDirLayout = { prefix: 'classifier', format: CLASSIFIER_FORMAT, noun: 'save', pointerHint: '(is this a directory written by save()?)' };
 const FILES = [PARAMS_FILE, FEATURES_FILE, STATE_FILE] as const;
 
 /** The content of state.json. */
@@ -58,8 +58,6 @@ export interface ClassifierStateFile {
   tensors: { name: string; shape: number[] }[];
   createdAt: string;
 }
-
-const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 /** Writes `state` under `dir` and returns the directory of this save. */
 export async function saveClassifier(dir: string, settings: ClassifierSettings, state: ModelState): Promise<string> {
@@ -95,38 +93,11 @@ export async function saveClassifier(dir: string, settings: ClassifierSettings, 
   const text = Buffer.from(JSON.stringify(stateFile, null, 1) + '\n');
   const bytes: Record<(typeof FILES)[number], Uint8Array> = { [PARAMS_FILE]: params, [FEATURES_FILE]: features, [STATE_FILE]: text };
 
-  const root = path.resolve(dir);
-  const name = `classifier-${String(state.tasks.length).padStart(4, '0')}-${randomBytes(4).toString('hex')}`;
-  const target = path.join(root, name);
-  try {
-    await mkdir(target, { recursive: true });
-  } catch (err) {
-    throw new Clap4ClipError(`cannot create the save directory (${(err as Error).message})`, { file: target, cause: err });
-  }
-  for (const f of FILES) await writeFileAtomic(path.join(target, f), bytes[f]);
-  await writeJsonAtomic(path.join(target, COMPLETE_FILE), {
-    format: `${CLASSIFIER_FORMAT}-complete`,
-    files: Object.fromEntries(FILES.map((f) => [f, { bytes: bytes[f].length, sha256: sha256(bytes[f]) }])),
-  });
-  await writeFileAtomic(path.join(root, LATEST_FILE), `${name}\n`); // the commit point
-  for (const entry of await readdir(root)) {
-    const stale = (DIR_PATTERN.test(entry) && entry !== name) || (entry.startsWith('.') && entry.endsWith('.tmp'));
-    if (stale) await rm(path.join(root, entry), { recursive: true, force: true });
-  }
-  return target;
+  return writeCommittedDir(path.resolve(dir), LAYOUT, bytes, { sequence: state.tasks.length });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Loading
-
-async function readBytes(file: string, what: string): Promise<Buffer> {
-  try {
-    return await readFile(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new DataError(file, code === 'ENOENT' ? `${what} is missing` : `cannot read the ${what} (${(err as Error).message})`, { cause: err });
-  }
-}
 
 function parseJson(bytes: Buffer, file: string): unknown {
   try {
@@ -238,24 +209,10 @@ function tensorOf(tensors: Record<string, SafeTensor>, name: string, dtype: 'F32
 
 /** Reads the current save under `dir`: the settings and the model state (method rebuilt). */
 export async function readClassifier(dir: string): Promise<{ settings: ClassifierSettings; state: ModelState }> {
-  const root = path.resolve(dir);
-  const latest = path.join(root, LATEST_FILE);
-  const pointer = (await readBytes(latest, 'save pointer (is this a directory written by save()?)')).toString('utf8').trim();
-  if (!DIR_PATTERN.test(pointer)) throw new DataError(latest, `does not name a saved classifier (got ${JSON.stringify(pointer.slice(0, 60))})`);
-  const sub = path.join(root, pointer);
-  const completeFile = path.join(sub, COMPLETE_FILE);
-  const complete = parseJson(await readBytes(completeFile, 'COMPLETE marker (the save is incomplete)'), completeFile) as { format?: unknown; files?: Record<string, { bytes?: unknown; sha256?: unknown }> };
-  if (!isObj(complete) || complete.format !== `${CLASSIFIER_FORMAT}-complete`) throw new DataError(completeFile, 'is not the COMPLETE marker of a saved classifier');
-  const bytes: Partial<Record<string, Buffer>> = {};
-  for (const f of FILES) {
-    const file = path.join(sub, f);
-    const b = await readBytes(file, f);
-    const want = complete.files?.[f];
-    if (want === undefined || b.length !== want.bytes || sha256(b) !== want.sha256) {
-      throw new DataError(file, `content does not match the checksum in ${COMPLETE_FILE}; modified or corrupted after it was saved`);
-    }
-    bytes[f] = b;
-  }
+  const read = await readCommittedDir(path.resolve(dir), LAYOUT, { files: FILES });
+  read.verify(); // checksums first: a changed file is reported as such, not by whatever it breaks
+  const bytes = read.bytes;
+  const sub = read.dir;
   const stateFile = path.join(sub, STATE_FILE);
   const saved = parseStateFile(parseJson(bytes[STATE_FILE]!, stateFile), stateFile);
   const { settings } = saved;

@@ -8,21 +8,16 @@
  *       state.json                config, bookkeeping, memory, generator states, metrics
  *       COMPLETE                  sizes and sha256 of the two files above; written last
  *
- * Crash safety (a SIGKILL may land between any two instructions): a checkpoint is written into a
- * NEW directory whose name nothing refers to yet (the random suffix means it is never the
- * directory `latest` names, even when a task is checkpointed twice), file by file with atomic,
- * fsynced writes, COMPLETE last. Only then is `latest` replaced by an atomic rename: that rename
- * is the commit point. Before it, `latest` still names the previous complete checkpoint (or does
- * not exist: no checkpoint, start from task 0); after it, the new one. Older directories are
- * deleted only after the commit, so a crash during cleanup leaves harmless leftovers that the
- * next write removes. The reader trusts nothing: it follows `latest` only, requires COMPLETE,
- * validates both files, then checks the recorded checksums.
+ * Crash safety (a SIGKILL may land between any two instructions) is the committed-directory
+ * protocol of `util/committedDir.ts`: a checkpoint goes into a NEW directory nothing refers to yet,
+ * every file fsynced, COMPLETE last; replacing `latest` atomically is the commit point. Before it,
+ * `latest` still names the previous complete checkpoint (or does not exist: no checkpoint, start
+ * from task 0); after it, the new one. Older directories are deleted only after the commit. The
+ * reader follows `latest` only, requires COMPLETE, validates both files, then the checksums.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { decodeSafetensors, encodeSafetensors, type SafeTensor } from '../data/safetensors.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/atomicWrite.js';
+import { COMPLETE_FILE, LATEST_FILE, readCommittedDir, writeCommittedDir, type CommittedDirLayout } from '../util/committedDir.js';
 import { Clap4ClipError, DataError } from '../util/errors.js';
 import {
   CHECKPOINT_FORMAT, parseCheckpointState, type CheckpointSnapshot, type CheckpointState, type CheckpointTensor,
@@ -31,13 +26,13 @@ import { CHECKPOINT_DIR } from './runDirectory.js';
 
 export * from './checkpointState.js';
 
-export const LATEST_FILE = 'latest';
+export { COMPLETE_FILE, LATEST_FILE };
 export const PARAMS_FILE = 'params.safetensors';
 export const STATE_FILE = 'state.json';
-export const COMPLETE_FILE = 'COMPLETE';
 /** state.json holds indices and small arrays; beyond this it is not one of ours. */
 const MAX_STATE_BYTES = 256 * 1024 * 1024;
-const DIR_PATTERN = /^task-\d{4,}-[0-9a-f]{8}$/;
+/** Directories `task-0003-1f2e3d4c`; COMPLETE's format `clap4clip-checkpoint-complete`. */
+const LAYOUT: CommittedDirLayout = { prefix: 'task', format: CHECKPOINT_FORMAT, noun: 'checkpoint' };
 
 /** The stages of `writeCheckpoint`, in order (tests stop a write after each one). */
 export type CheckpointStage = 'directory' | 'params' | 'state' | 'complete' | 'latest' | 'cleanup';
@@ -49,16 +44,6 @@ export interface WriteCheckpointOptions {
 
 // ---------------------------------------------------------------------------------------------
 // Writing
-
-const sha256 = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex');
-
-/** fsync a directory so a new entry in it (file or subdirectory) survives a power loss. */
-async function syncDir(dir: string): Promise<void> {
-  const h = await open(dir, 'r').catch(() => null);
-  if (h === null) return;
-  await h.sync().catch(() => undefined); // not supported everywhere; the data itself is synced
-  await h.close().catch(() => undefined);
-}
 
 /** JSON text; refuses NaN/Infinity (JSON would turn them into null silently). */
 function stateJson(state: CheckpointState, file: string): string {
@@ -102,53 +87,17 @@ export async function writeCheckpoint(runDir: string, snapshot: CheckpointSnapsh
     { format: CHECKPOINT_FORMAT, completedTask: String(state.completedTask) },
     path.join(root, PARAMS_FILE),
   );
-  const name = `task-${String(state.completedTask).padStart(4, '0')}-${randomBytes(4).toString('hex')}`;
-  const dir = path.join(root, name);
-  const stage = async (s: CheckpointStage) => opts.afterStage?.(s, dir);
-  try {
-    await mkdir(dir, { recursive: true });
-  } catch (err) {
-    throw new Clap4ClipError(`cannot create the checkpoint directory (${(err as Error).message})`, { file: dir, cause: err });
-  }
-  await syncDir(root);
-  await stage('directory');
-  await writeFileAtomic(path.join(dir, PARAMS_FILE), params);
-  await stage('params');
-  await writeFileAtomic(path.join(dir, STATE_FILE), text);
-  await stage('state');
-  await writeJsonAtomic(path.join(dir, COMPLETE_FILE), {
-    format: `${CHECKPOINT_FORMAT}-complete`,
-    completedTask: state.completedTask,
-    files: { [PARAMS_FILE]: { bytes: params.length, sha256: sha256(params) }, [STATE_FILE]: { bytes: Buffer.byteLength(text), sha256: sha256(text) } },
+  // Stage names as before the protocol moved to util/committedDir.ts (the tests and callers use them).
+  const fileStage: Record<string, CheckpointStage> = { [PARAMS_FILE]: 'params', [STATE_FILE]: 'state' };
+  return writeCommittedDir(root, LAYOUT, { [PARAMS_FILE]: params, [STATE_FILE]: text }, {
+    sequence: state.completedTask,
+    marker: { completedTask: state.completedTask },
+    afterStage: (s, dir, file) => opts.afterStage?.(s === 'file' ? fileStage[file!]! : s, dir),
   });
-  await stage('complete');
-  await writeFileAtomic(path.join(root, LATEST_FILE), `${name}\n`); // the commit point
-  await stage('latest');
-  // Only now may older checkpoints (and temp files of interrupted writes) go.
-  for (const entry of await readdir(root)) {
-    const stale = (DIR_PATTERN.test(entry) && entry !== name) || (entry.startsWith('.') && entry.endsWith('.tmp'));
-    if (stale) await rm(path.join(root, entry), { recursive: true, force: true });
-  }
-  await stage('cleanup');
-  return dir;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Reading
-
-/** The bytes of `file`; null when it does not exist and `optional`. */
-async function readBytes(file: string, what: string, limit: number, optional = false): Promise<Buffer | null> {
-  try {
-    const size = (await stat(file)).size;
-    if (size > limit) throw new DataError(file, `is ${size} bytes, more than any ${what} (limit ${limit}); not a checkpoint file or corrupt`);
-    return await readFile(file);
-  } catch (err) {
-    if (err instanceof DataError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && optional) return null;
-    throw new DataError(file, code === 'ENOENT' ? `${what} is missing` : `cannot read the ${what} (${(err as Error).message})`, { cause: err });
-  }
-}
 
 function parseJson(bytes: Buffer, file: string, what: string): unknown {
   try {
@@ -156,16 +105,6 @@ function parseJson(bytes: Buffer, file: string, what: string): unknown {
   } catch (err) {
     throw new DataError(file, `the ${what} is not valid JSON (${(err as Error).message}); truncated or corrupt?`, { cause: err });
   }
-}
-
-interface CompleteMarker { files: Record<string, { bytes: number; sha256: string }> }
-
-function parseComplete(raw: unknown, file: string, completedTask: number): CompleteMarker {
-  const m = raw as { format?: unknown; completedTask?: unknown; files?: Record<string, { bytes?: unknown; sha256?: unknown }> };
-  const ok = m !== null && typeof m === 'object' && m.format === `${CHECKPOINT_FORMAT}-complete` && m.completedTask === completedTask &&
-    [PARAMS_FILE, STATE_FILE].every((f) => typeof m.files?.[f]?.sha256 === 'string' && Number.isSafeInteger(m.files[f]!.bytes));
-  if (!ok) throw new DataError(file, `is not a COMPLETE marker of the checkpoint of task ${completedTask}`);
-  return m as CompleteMarker;
 }
 
 /** The tensors of params.safetensors, checked against the state's list: F32, same shapes, all present, finite. */
@@ -191,27 +130,17 @@ function readTensors(bytes: Buffer, file: string, state: CheckpointState): Check
  * crash before the first checkpoint was committed). Every problem is a DataError naming the file.
  */
 export async function readLatestCheckpoint(runDir: string): Promise<CheckpointSnapshot | null> {
-  const root = path.join(runDir, CHECKPOINT_DIR);
-  const latest = path.join(root, LATEST_FILE);
-  const pointerBytes = await readBytes(latest, 'checkpoint pointer', 4096, true);
-  if (pointerBytes === null) return null;
-  const pointer = pointerBytes.toString('utf8').trim();
-  if (!DIR_PATTERN.test(pointer)) throw new DataError(latest, `does not name a checkpoint directory (got ${JSON.stringify(pointer.slice(0, 60))})`);
-  const dir = path.join(root, pointer);
-  const files = { dir, params: path.join(dir, PARAMS_FILE), state: path.join(dir, STATE_FILE) };
-  const completeFile = path.join(dir, COMPLETE_FILE);
-  const completeBytes = await readBytes(completeFile, 'COMPLETE marker (the checkpoint directory is incomplete)', 65536);
-  const stateBytes = (await readBytes(files.state, 'checkpoint state', MAX_STATE_BYTES))!;
-  const state = parseCheckpointState(parseJson(stateBytes, files.state, 'checkpoint state'), files.state);
-  const complete = parseComplete(parseJson(completeBytes!, completeFile, 'COMPLETE marker'), completeFile, state.completedTask);
-  const paramsBytes = (await readBytes(files.params, 'checkpoint parameters', Number.MAX_SAFE_INTEGER))!;
-  const tensors = readTensors(paramsBytes, files.params, state);
-  // Checksums last: a structural problem gets its specific message above; this catches the rest.
-  for (const [file, bytes, name] of [[files.params, paramsBytes, PARAMS_FILE], [files.state, stateBytes, STATE_FILE]] as const) {
-    const want = complete.files[name]!;
-    if (bytes.length !== want.bytes || sha256(bytes) !== want.sha256) {
-      throw new DataError(file, `content does not match the checksum in ${COMPLETE_FILE} (${bytes.length} bytes, recorded ${want.bytes}); modified or corrupted after it was written`);
-    }
+  const read = await readCommittedDir(path.join(runDir, CHECKPOINT_DIR), LAYOUT, {
+    files: [PARAMS_FILE, STATE_FILE], limits: { [STATE_FILE]: MAX_STATE_BYTES }, optional: true,
+  });
+  if (read === null) return null;
+  const files = { dir: read.dir, params: read.paths[PARAMS_FILE]!, state: read.paths[STATE_FILE]! };
+  const state = parseCheckpointState(parseJson(read.bytes[STATE_FILE]!, files.state, 'checkpoint state'), files.state);
+  if (read.marker['completedTask'] !== state.completedTask) {
+    throw new DataError(read.markerFile, `is not a COMPLETE marker of the checkpoint of task ${state.completedTask} (it records task ${JSON.stringify(read.marker['completedTask'])})`);
   }
+  const tensors = readTensors(read.bytes[PARAMS_FILE]!, files.params, state);
+  // Checksums last: a structural problem gets its specific message above; this catches the rest.
+  read.verify();
   return { state, tensors, files };
 }

@@ -19,37 +19,64 @@ function describe(err: unknown): string {
 }
 
 /**
+ * Write `data` to a NEW file `file` and fsync it before closing: once this returns, the bytes are
+ * on disk (the file's directory entry is not: sync the directory with `syncDirectory`). Fails
+ * rather than clobbering when `file` exists. On failure the partial file is removed.
+ */
+export async function writeFileDurable(file: string, data: Uint8Array | string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(file, 'wx', 0o666);
+    await handle.writeFile(data);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+  } catch (err) {
+    if (handle !== undefined) await handle.close().catch(() => undefined);
+    // Only remove what this call created: an EEXIST means the file is someone else's.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') await rm(file, { force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
  * Write `data` to `target` atomically: write a uniquely named temp file next to it,
  * fsync it, rename it over `target`, then fsync the directory. On failure the temp
  * file is removed and a Clap4ClipError naming `target` is thrown (fs error as `cause`).
  */
 export async function writeFileAtomic(target: string, data: Uint8Array | string): Promise<void> {
   const tmp = tempPathFor(target);
-  let handle: FileHandle | undefined;
   try {
-    // 'wx' fails rather than clobbering if the temp name somehow exists.
-    handle = await open(tmp, 'wx', 0o666);
-    await handle.writeFile(data);
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
+    // 'wx' inside: fails rather than clobbering if the temp name somehow exists.
+    await writeFileDurable(tmp, data);
     await rename(tmp, target);
   } catch (err) {
-    if (handle !== undefined) await handle.close().catch(() => undefined);
     await rm(tmp, { force: true }).catch(() => undefined);
     throw new Clap4ClipError(`atomic write failed: ${describe(err)}`, { file: target, cause: err });
   }
   await syncDirectory(path.dirname(target));
 }
 
-/** fsync the directory so the rename itself survives a crash. Best effort: not supported everywhere (Windows). */
-async function syncDirectory(dir: string): Promise<void> {
+/** Errors of a directory fsync that mean the entries may really not be on disk. */
+const FATAL_SYNC_CODES = new Set(['EIO', 'ENOSPC', 'EDQUOT']);
+
+/**
+ * fsync the directory `dir` so entries created, renamed or removed in it (files, subdirectories)
+ * survive a crash or power loss; POSIX makes that a separate step from syncing the files. The one
+ * directory fsync of the code base: every crash-safe writer calls this. Platforms that cannot
+ * fsync a directory (Windows: EPERM/EISDIR; some filesystems: EINVAL) are skipped, since the
+ * data itself is synced; an I/O error is thrown (Clap4ClipError naming `dir`).
+ */
+export async function syncDirectory(dir: string): Promise<void> {
   let handle: FileHandle | undefined;
   try {
     handle = await open(dir, 'r');
     await handle.sync();
-  } catch {
-    // The data is already safely renamed; a directory fsync failure is not worth failing the write.
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (FATAL_SYNC_CODES.has(code)) {
+      throw new Clap4ClipError(`cannot fsync the directory (${describe(err)})`, { file: dir, cause: err });
+    }
   } finally {
     if (handle !== undefined) await handle.close().catch(() => undefined);
   }
