@@ -146,6 +146,8 @@ export interface LoopOptions {
    * abandoned, and after each checkpoint but the last; the loop then throws `RunInterrupted`.
    */
   stop?: StopRequest;
+  /** The scenario of `config` on `dataset`, when the caller has built it already (else built here). */
+  scenario?: Scenario;
 }
 
 function phaseSchedules(config: RunConfig, method: Method): { train: PhaseSchedule; finetune: PhaseSchedule } {
@@ -191,7 +193,7 @@ async function predictPaced(predict: Predictor, split: FeaturesSplit, batches: r
 
 /** Runs the whole protocol of `config` with `method` on `dataset` (from `options.resume` on, if given). */
 export async function runClassIncremental(config: RunConfig, dataset: FeaturesDataset, method: Method, options: LoopOptions = {}): Promise<LoopResult> {
-  const scenario = scenarioFor(config, dataset);
+  const scenario = options.scenario ?? scenarioFor(config, dataset);
   const { runDir, context, stop } = options;
   if (runDir !== undefined && context === undefined) throw new Error('runClassIncremental: checkpoints (runDir) need the method\'s context');
   // On resume, streams, memory and metrics come from the checkpoint, before anything holds a stream.
