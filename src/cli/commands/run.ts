@@ -158,7 +158,6 @@ function describeData(config: RunConfig, ds: FeaturesDataset, tasks: number): st
   return `${kind}: ${ds.numClasses} classes in ${tasks} tasks, D = ${ds.manifest.dim}, ${ds.train.n} train / ${ds.test.n} test, ${seeds}, eval batching ${config.evalBatching}${config.novelty ? ', novelty detection on' : ''}`;
 }
 
-
 /** A path as a shell word (quoted when it needs to be). */
 function shellWord(p: string): string {
   return /^[\w@%+=:,./-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`;
