@@ -110,6 +110,8 @@ export interface LoopOptions {
   stop?: StopRequest;
   /** Run tasks 0..untilTask only (default: all); for tests and partial runs. */
   untilTask?: number;
+  /** The scenario of `config` on `dataset`, when the caller has built it already (else built here). */
+  scenario?: Scenario;
 }
 
 /** The SGD phases of `method` with the config's overrides. */
@@ -141,7 +143,7 @@ async function predictPaced(predict: Predictor, split: FeaturesSplit, batches: r
 
 /** Runs the whole protocol of `config` with `method` on `dataset` (from `options.resume` on, if given). */
 export async function runClassIncremental(config: RunConfig, dataset: FeaturesDataset, method: Method, options: LoopOptions = {}): Promise<LoopResult> {
-  const scenario = scenarioFor(config, dataset);
+  const scenario = options.scenario ?? scenarioFor(config, dataset);
   const { runDir, stop } = options;
   // On resume, streams, memory and metrics come from the checkpoint, before anything holds a stream.
   const start = options.resume ? resumePoint(options.resume, config, scenario) : null;

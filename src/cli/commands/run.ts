@@ -9,42 +9,22 @@
  */
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { loadFeaturesDataset, validateFeaturesDataset } from '../../data/featuresDataset.js';
-import { generateSyntheticDataset } from '../../data/synthetic.js';
 import type { FeaturesDataset } from '../../data/types.js';
 import { methods } from '../../methods/registry.js';
+import { DEFAULT_RUN_CONFIG, didYouMean, flagOf, RUN_CONFIG_FIELDS, type FieldSpec, type RunConfig } from '../../run/config.js';
 import {
-  DEFAULT_RUN_CONFIG,
-  didYouMean,
-  flagOf,
-  resolveRunConfig,
-  RUN_CONFIG_FIELDS,
-  SYNTHETIC_PRESETS,
-  type FieldSpec,
-  type RunConfig,
-} from '../../run/config.js';
-import { scenarioFor, type StepRecord } from '../../run/loop.js';
-import { repeatedRunsTable, summarizeRepeatedRuns, writeRepeatedRunsSummary, type RepeatedRunsSummary } from '../../run/repeatedRuns.js';
+  COMPARED_METHODS, loadRunData, newInvocation, planRuns, prepareInvocation, QUICK_BENCHMARK, resumedInvocation, runInvocation, startFirstRuns,
+  type InvocationHooks,
+} from '../../run/invocation/index.js';
+import type { StepRecord } from '../../run/loop.js';
+import { progressFactory } from '../../run/progress.js';
+import { repeatedRunsTable } from '../../run/repeatedRuns.js';
 import { isSynthetic, type RunResults } from '../../run/results.js';
-import { CONFIG_FILE } from '../../run/runDirectory.js';
-import { exitCodeFor, listenForStopSignals, RunInterrupted, StopRequest } from '../../run/signals.js';
-import { writeJsonAtomic } from '../../util/atomicWrite.js';
+import { exitCodeFor, listenForStopSignals, StopRequest } from '../../run/signals.js';
 import { Clap4ClipError } from '../../util/errors.js';
-import {
-  buildMethod, COMPARED_METHODS, INVOCATION_FILE, planRuns, prepareInvocation, readInvocation, runOne, writeRunReport,
-  type BuiltMethod, type Invocation,
-} from './runOne.js';
 import { PROCESS_IO, type CommandIO } from './io.js';
 
-export { COMPARED_METHODS, type CommandIO };
-
-/**
- * The no-argument benchmark: the `benchmark` synthetic world (100 classes in 10 tasks, 60 train /
- * 30 test images per class, D = 256) with the reference protocol except a memory of 1000 (the
- * reference's 2000 would hold a third of this smaller training set). Applied under the user's own
- * settings, and not at all with --full or a data directory.
- */
-export const QUICK_BENCHMARK: Partial<RunConfig> = { syntheticPreset: 'benchmark', memorySize: 1000 };
+export { COMPARED_METHODS, loadRunData, QUICK_BENCHMARK, type CommandIO };
 
 const FLAG_TO_FIELD = new Map<string, FieldSpec>(RUN_CONFIG_FIELDS.map((f) => [flagOf(f.key), f]));
 const EXTRA_FLAGS = ['--config', '--full', '--resume', '--force', '--help', '-h'];
@@ -144,19 +124,6 @@ async function readConfigFile(file: string): Promise<Record<string, unknown>> {
   return value as Record<string, unknown>;
 }
 
-/** The dataset of `config`: the synthetic world generated in memory, or a features directory. */
-export async function loadRunData(config: RunConfig): Promise<FeaturesDataset> {
-  if (config.data !== 'synthetic') return loadFeaturesDataset(config.data);
-  // The world is fixed (seed 0 unless overridden); the run seed changes order, init and noise.
-  const ds = generateSyntheticDataset({ ...SYNTHETIC_PRESETS[config.syntheticPreset], ...config.syntheticOptions });
-  validateFeaturesDataset(ds, { dir: 'synthetic' });
-  return ds;
-}
-
-function timestamp(): string {
-  return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-}
-
 const pct = (x: number | null): string => (x === null ? '-' : (100 * x).toFixed(2));
 const signedPct = (x: number | null): string => (x === null ? '-' : `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)}`);
 
@@ -165,7 +132,7 @@ const signedPct = (x: number | null): string => (x === null ? '-' : `${x >= 0 ? 
  * energy AUROC of novelty detection when measured). Rows are labelled `method` (with the seed when
  * a method has several runs).
  */
-export function comparisonTable(results: RunResults[]): string {
+export function comparisonTable(results: readonly RunResults[]): string {
   const withNovelty = results.some((r) => r.noveltyMean.energy !== undefined);
   const head = ['method', 'avg acc', 'last acc', 'BWT', 'forgetting', 'ECE', 'ECE/batch', ...(withNovelty ? ['AUROC'] : []), 'time'];
   const repeated = new Set(results.filter((r, i) => results.findIndex((q) => q.method === r.method) !== i).map((r) => r.method));
@@ -189,41 +156,6 @@ function describeData(config: RunConfig, ds: FeaturesDataset, tasks: number): st
   const kind = isSynthetic(ds) ? `SYNTHETIC features (preset "${config.syntheticPreset}", not real CLIP)` : `features from ${config.data} (${ds.manifest.encoder})`;
   const seeds = config.runs > 1 ? `seeds ${config.seed}..${config.seed + config.runs - 1}` : `seed ${config.seed}`;
   return `${kind}: ${ds.numClasses} classes in ${tasks} tasks, D = ${ds.manifest.dim}, ${ds.train.n} train / ${ds.test.n} test, ${seeds}, eval batching ${config.evalBatching}${config.novelty ? ', novelty detection on' : ''}`;
-}
-
-
-// ---------------------------------------------------------------------------------------------
-// What to run: a new invocation from the options, or the one recorded in a --resume directory
-
-/** A new invocation of `given` (config file + flags) over the benchmark defaults. */
-function newInvocation(given: Record<string, unknown>, full: boolean, force: boolean): Invocation {
-  const isSyntheticData = (given['data'] ?? DEFAULT_RUN_CONFIG.data) === 'synthetic';
-  if (full && !isSyntheticData) throw new Clap4ClipError('run: --full selects the full synthetic protocol; it cannot be combined with a data directory');
-  const partial: Record<string, unknown> = { ...(isSyntheticData && !full ? QUICK_BENCHMARK : {}), ...given };
-  const compare = given['method'] === undefined;
-  const probe = resolveRunConfig(compare ? { ...partial, method: 'clap' } : partial);
-  const root = probe.out ?? path.join('runs', `${compare ? 'compare' : probe.method}-${timestamp()}`);
-  partial['out'] = root;
-  return { root, single: !compare && probe.runs === 1, compare, partial, resume: false, force };
-}
-
-/**
- * The invocation recorded in `root` (config.json of one run, or invocation.json), with `given`
- * over it: a key that changes results is refused later (`checkDirectories`), naming it.
- */
-async function resumedInvocation(root: string, given: Record<string, unknown>, parsed: ParsedArgs): Promise<Invocation> {
-  if (parsed.force) throw new Clap4ClipError('--force and --resume contradict each other: --resume continues a run, --force replaces it');
-  if (parsed.full) throw new Clap4ClipError('run: --full cannot be combined with --resume (a resumed run keeps its own config)');
-  const out = given['out'];
-  if (typeof out === 'string' && path.resolve(out) !== path.resolve(root)) throw new Clap4ClipError(`run: --out ${out} and --resume ${root} name different directories`);
-  const stored = await readInvocation(root);
-  if (stored === null) {
-    throw new Clap4ClipError(`nothing to resume: no ${CONFIG_FILE} or ${INVOCATION_FILE} here (a run stopped before it wrote either starts again with its original command)`, { file: root });
-  }
-  if (stored.compare && given['method'] !== undefined) {
-    throw new Clap4ClipError(`cannot resume with a changed config; differing keys: method (comparison of ${COMPARED_METHODS.join(', ')} -> ${JSON.stringify(given['method'])})`, { file: root });
-  }
-  return { root, ...stored, partial: { ...stored.partial, ...given, out: root }, resume: true, force: false };
 }
 
 /** A path as a shell word (quoted when it needs to be). */
@@ -252,70 +184,54 @@ export async function runCommand(args: string[], io: CommandIO = PROCESS_IO, opt
   const given = { ...fromFile, ...parsed.values };
   const inv = parsed.resume !== null ? await resumedInvocation(parsed.resume, given, parsed) : newInvocation(given, parsed.full, parsed.force);
   const plan = planRuns(inv);
-  const first = plan[0]!.leaves[0]!.config;
-
+  const first = plan[0]!.runs[0]!.config;
   const ds = await loadRunData(first);
-  io.stdout.write(`clap4clip run: ${describeData(first, ds, scenarioFor(first, ds).tasks.length)}\n`);
-  // Every method is built for its first run before any training, so bad options fail early.
-  const builtFirst: BuiltMethod[] = [];
-  for (const m of plan) builtFirst.push(await buildMethod(m.leaves[0]!.config, ds));
+  // Every method is started for its first run before any directory is touched, so bad options fail early.
+  const firstRuns = await startFirstRuns(plan, ds);
+  io.stdout.write(`clap4clip run: ${describeData(first, ds, firstRuns[0]!.scenario.tasks.length)}\n`);
   await prepareInvocation(inv, plan);
 
   const stop = options.stop ?? new StopRequest();
   const stopListening = options.stop ? () => undefined : listenForStopSignals(stop, io.stderr);
-  let current = inv.root;
   try {
-    const all: RunResults[] = [];
-    const summaries: RepeatedRunsSummary[] = [];
-    for (const [i, m] of plan.entries()) {
-      const runs: RunResults[] = [];
-      for (const [r, leaf] of m.leaves.entries()) {
-        if (stop.reason !== null) throw new RunInterrupted(stop.reason, `before starting ${leaf.dir}`);
-        current = leaf.dir;
-        const res = await runOne(ds, leaf, io, { resume: inv.resume, force: inv.force, stop, built: r === 0 ? builtFirst[i]! : undefined, onStep: options.onStep });
-        runs.push(res);
-        io.stdout.write(`  ${res.method}${m.repeated ? ` seed ${leaf.config.seed}` : ''}: average ${pct(res.averageAccuracy)}%, last ${pct(res.lastAccuracy)}% in ${res.totalSeconds.toFixed(1)}s -> ${path.join(leaf.dir, 'results.json')}\n`);
-      }
-      current = inv.root;
-      all.push(...runs);
-      if (m.repeated) {
-        const summary = summarizeRepeatedRuns(runs);
-        await writeRepeatedRunsSummary(m.dir, summary);
-        summaries.push(summary);
-      }
+    const outcome = await runInvocation(inv, plan, ds, firstRuns, { stop, hooks: printingHooks(io, options) });
+    if (outcome.status === 'interrupted') {
+      const of = outcome.dir !== inv.root ? ` of ${outcome.dir}` : '';
+      io.stderr.write(`clap4clip: ${outcome.interruption.message}${of}; resume with \`clap4clip run --resume ${shellWord(inv.root)}\`\n`);
+      return exitCodeFor(outcome.interruption.reason);
     }
-    io.stdout.write('\n' + (all[0]!.synthetic ? 'Results on SYNTHETIC features (not CLIP):\n' : '') + comparisonTable(all) + '\n');
-    io.stdout.write(`accuracies in %, BWT/forgetting in points, ECE (15 bins) of the final step: dataset-level and mean over test batches${all.some((r) => r.noveltyMean.energy) ? '; AUROC: novel data detection by energy, mean over steps' : ''}\n`);
-    for (const summary of summaries) io.stdout.write('\n' + repeatedRunsTable(summary) + '\n');
-    if (inv.compare) await writeComparison(inv.root, all, summaries);
-    if (stop.reason !== null) throw new RunInterrupted(stop.reason, 'before writing the report');
-    await writeRunReport(inv, plan, io);
-  } catch (err) {
-    if (!(err instanceof RunInterrupted)) throw err;
-    const of = current !== inv.root ? ` of ${current}` : '';
-    io.stderr.write(`clap4clip: ${err.message}${of}; resume with \`clap4clip run --resume ${shellWord(inv.root)}\`\n`);
-    return exitCodeFor(err.reason);
+    const { report } = outcome;
+    if ('file' in report) io.stdout.write(`report -> ${report.file}\n`);
+    else io.stderr.write(`clap4clip: warning: the report was not written (${report.error.message}); the results are complete (\`clap4clip report\` can write it later)\n`);
   } finally {
     stopListening();
   }
   return 0;
 }
 
-async function writeComparison(root: string, all: RunResults[], summaries: RepeatedRunsSummary[]): Promise<void> {
-  await writeJsonAtomic(path.join(root, 'comparison.json'), {
-    synthetic: all[0]!.synthetic,
-    methods: all.map((r) => ({
-      method: r.method,
-      seed: r.config.seed,
-      averageAccuracy: r.averageAccuracy,
-      lastAccuracy: r.lastAccuracy,
-      backwardTransfer: r.backwardTransfer,
-      forgetting: r.forgetting,
-      ece: { dataset: r.ece.dataset.at(-1), perBatchMean: r.ece.perBatchMean.at(-1) },
-      noveltyMean: r.noveltyMean,
-      totalSeconds: r.totalSeconds,
-      results: path.relative(root, path.join(r.config.out!, 'results.json')),
-    })),
-    ...(summaries.length > 0 ? { summaries: summaries.map((x) => path.join(x.method, 'summary.json')) } : {}),
-  });
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** What the command prints of the runs: progress bars and step lines on stderr, results on stdout. */
+function printingHooks(io: CommandIO, options: RunCommandOptions): InvocationHooks {
+  return {
+    progress: (run) => progressFactory(run.config.progress, io.stderr),
+    onResume: (run, completedTask, tasks) => io.stdout.write(`  ${run.config.method}: resuming ${run.dir} after task ${completedTask + 1}/${tasks}\n`),
+    onStep: async (run, s) => {
+      const { config } = run;
+      const verbose = config.progress === 'always' || (config.progress === 'auto' && io.stderr.isTTY === true);
+      if (verbose) {
+        const p = (x: number): string => (100 * x).toFixed(2);
+        io.stderr.write(`${config.method} after task ${s.task + 1}: acc ${p(mean(s.accuracies))}% (tasks: ${s.accuracies.map(p).join(' ')}), ECE ${s.eceDataset.toFixed(4)}, ${s.seconds.total.toFixed(1)}s\n`);
+      }
+      await options.onStep?.(run.dir, s);
+    },
+    onRunDone: (run, of, res) => {
+      io.stdout.write(`  ${res.method}${of.repeated ? ` seed ${run.config.seed}` : ''}: average ${pct(res.averageAccuracy)}%, last ${pct(res.lastAccuracy)}% in ${res.totalSeconds.toFixed(1)}s -> ${path.join(run.dir, 'results.json')}\n`);
+    },
+    onRunsDone: (all, summaries) => {
+      io.stdout.write('\n' + (all[0]!.synthetic ? 'Results on SYNTHETIC features (not CLIP):\n' : '') + comparisonTable(all) + '\n');
+      io.stdout.write(`accuracies in %, BWT/forgetting in points, ECE (15 bins) of the final step: dataset-level and mean over test batches${all.some((r) => r.noveltyMean.energy) ? '; AUROC: novel data detection by energy, mean over steps' : ''}\n`);
+      for (const summary of summaries) io.stdout.write('\n' + repeatedRunsTable(summary) + '\n');
+    },
+  };
 }

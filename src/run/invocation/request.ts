@@ -1,0 +1,62 @@
+/**
+ * The invocation a `clap4clip run` asks for: a new one from the given config keys, or the one
+ * recorded in a --resume directory with the given keys over it. Its configs are resolved here,
+ * once (`resolveInvocationConfig`).
+ */
+import * as path from 'node:path';
+import { Clap4ClipError } from '../../util/errors.js';
+import { DEFAULT_RUN_CONFIG, type RunConfig } from '../config.js';
+import { CONFIG_FILE } from '../runDirectory.js';
+import { COMPARED_METHODS, resolveInvocationConfig, settingsOf, withOut, type Invocation } from './plan.js';
+import { INVOCATION_FILE, readInvocation } from './record.js';
+
+/**
+ * The no-argument benchmark: the `benchmark` synthetic world (100 classes in 10 tasks, 60 train /
+ * 30 test images per class, D = 256) with the reference protocol except a memory of 1000 (the
+ * reference's 2000 would hold a third of this smaller training set). Applied under the user's own
+ * settings, and not at all with --full or a data directory.
+ */
+export const QUICK_BENCHMARK: Partial<RunConfig> = { syntheticPreset: 'benchmark', memorySize: 1000 };
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+}
+
+/**
+ * A new invocation of `given` (config file + flags) over the benchmark defaults (`full`: the full
+ * synthetic protocol instead). Without `method` it is a comparison; its directory defaults to
+ * `runs/<method or compare>-<time>`.
+ */
+export function newInvocation(given: Record<string, unknown>, full: boolean, force: boolean): Invocation {
+  const isSyntheticData = (given['data'] ?? DEFAULT_RUN_CONFIG.data) === 'synthetic';
+  if (full && !isSyntheticData) throw new Clap4ClipError('run: --full selects the full synthetic protocol; it cannot be combined with a data directory');
+  const partial: Record<string, unknown> = { ...(isSyntheticData && !full ? QUICK_BENCHMARK : {}), ...given };
+  const compare = given['method'] === undefined;
+  const config = resolveInvocationConfig(compare, partial);
+  const settings = settingsOf(config);
+  const root = settings.out ?? path.join('runs', `${compare ? 'compare' : settings.method}-${timestamp()}`);
+  partial['out'] = root;
+  const layout = compare ? 'comparison' : settings.runs === 1 ? 'one run' : 'repeated runs';
+  return { root, layout, partial, config: withOut(config, root), resume: false, force };
+}
+
+/**
+ * The invocation recorded in `root` (config.json of one run, or invocation.json), with `given`
+ * over it: a key that changes results is refused later (`checkDirectories`), naming it.
+ */
+export async function resumedInvocation(root: string, given: Record<string, unknown>, flags: { force: boolean; full: boolean }): Promise<Invocation> {
+  if (flags.force) throw new Clap4ClipError('--force and --resume contradict each other: --resume continues a run, --force replaces it');
+  if (flags.full) throw new Clap4ClipError('run: --full cannot be combined with --resume (a resumed run keeps its own config)');
+  const out = given['out'];
+  if (typeof out === 'string' && path.resolve(out) !== path.resolve(root)) throw new Clap4ClipError(`run: --out ${out} and --resume ${root} name different directories`);
+  const stored = await readInvocation(root);
+  if (stored === null) {
+    throw new Clap4ClipError(`nothing to resume: no ${CONFIG_FILE} or ${INVOCATION_FILE} here (a run stopped before it wrote either starts again with its original command)`, { file: root });
+  }
+  const compare = stored.layout === 'comparison';
+  if (compare && given['method'] !== undefined) {
+    throw new Clap4ClipError(`cannot resume with a changed config; differing keys: method (comparison of ${COMPARED_METHODS.join(', ')} -> ${JSON.stringify(given['method'])})`, { file: root });
+  }
+  const partial = { ...stored.partial, ...given, out: root };
+  return { root, layout: stored.layout, partial, config: resolveInvocationConfig(compare, partial), resume: true, force: false, recorded: stored };
+}
