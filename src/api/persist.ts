@@ -20,7 +20,7 @@
 import * as path from 'node:path';
 import { decodeSafetensors, encodeSafetensors, type SafeTensor } from '../data/safetensors.js';
 import { Rng, type RngState } from '../engine/random.js';
-import { STREAM_NAMES, streamStates, streamsFromStates, type StreamStates } from '../cl/streams.js';
+import { APPENDED_STREAMS, STREAM_NAMES, streamStates, streamsFromStates, type StreamStates } from '../cl/streams.js';
 import { perClassQuota, type MemoryBudget } from '../memory/memory.js';
 import { getSelector, type SelectorName } from '../memory/selectors.js';
 import type { TaskInfo } from '../methods/method.js';
@@ -51,7 +51,7 @@ export interface ClassifierStateFile {
   memorySize: number;
   novelty: NoveltyCalibration | null;
   /** The run's generators (the method's included) and the fixed noise of `predict`. */
-  rng: { streams: StreamStates; noise: RngState };
+  rng: { streams: Partial<StreamStates>; noise: RngState };
   /** `method.saveState().meta` (null before the first task). */
   methodMeta: Record<string, unknown> | null;
   /** Tensors of params.safetensors in method.saveState() order. */
@@ -174,7 +174,9 @@ export function parseStateFile(raw: unknown, file: string): ClassifierStateFile 
   const r = isObj(raw['rng']) ? raw['rng'] : fail('rng must be an object');
   const st = isObj(r['streams']) ? r['streams'] : fail('rng.streams must be an object');
   for (const k of Object.keys(st)) if (!(STREAM_NAMES as readonly string[]).includes(k)) fail(`rng.streams holds unknown stream "${k}"`);
-  const streams = Object.fromEntries(STREAM_NAMES.map((k) => [k, rng(st[k], `rng.streams.${k}`, fail)])) as StreamStates;
+  // A save older than an appended stream lacks it; streamsFromStates fills it in from the seed.
+  const present = STREAM_NAMES.filter((k) => st[k] !== undefined || !APPENDED_STREAMS.includes(k));
+  const streams = Object.fromEntries(present.map((k) => [k, rng(st[k], `rng.streams.${k}`, fail)])) as Partial<StreamStates>;
   const mm = raw['methodMeta'];
   const methodMeta = mm === null ? null : isObj(mm) ? structuredClone(mm) : fail('methodMeta must be an object or null');
   const tensors = (Array.isArray(raw['tensors']) ? raw['tensors'] : fail('tensors must be an array')).map((e, i) => {
@@ -244,7 +246,7 @@ export async function readClassifier(dir: string): Promise<{ settings: Classifie
     tasks: saved.tasks,
     bank: { features: bankFeatures, labels: bankLabels },
     method,
-    streams: streamsFromStates(saved.rng.streams),
+    streams: streamsFromStates(saved.rng.streams, settings.seed),
     noise: saved.rng.noise,
     novelty: saved.novelty,
   };

@@ -83,11 +83,14 @@ export function brierScore(logits: Float32Array | Float64Array, rows: number, co
   return sum / rows;
 }
 
-/** Max probability of softmax(z / T) per row, [rows] (the confidence the ECE bins). */
-export function scaledConfidences(logits: Float32Array | Float64Array, rows: number, cols: number, temperature: number): Float64Array {
+/**
+ * Max probability of softmax(z / T) per row, [rows] (the confidence the ECE bins), float32 like
+ * `softmaxConfidences`: at T = 1 the two agree to the bit.
+ */
+export function scaledConfidences(logits: Float32Array | Float64Array, rows: number, cols: number, temperature: number): Float32Array {
   checkLogits('scaledConfidences', logits, rows, cols);
   checkTemperature('scaledConfidences', temperature);
-  const out = new Float64Array(rows);
+  const out = new Float32Array(rows);
   for (let r = 0; r < rows; r++) {
     const o = r * cols;
     let m = -Infinity;

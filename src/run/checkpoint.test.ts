@@ -67,6 +67,7 @@ before(async () => {
         accuracyMatrix: steps.map((s) => s.accuracies),
         ece: { perBatchMean: steps.map((s) => s.ecePerBatchMean), dataset: steps.map((s) => s.eceDataset) },
         reliability: [],
+        calibration: [],
         novelty: [],
         timing: steps.map((s) => s.seconds.total),
         steps: [...steps],
