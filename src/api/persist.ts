@@ -8,7 +8,7 @@
  *       params.safetensors            every tensor of method.saveState(), F32, by name (as a checkpoint)
  *       features.safetensors          text [C, P, D] F32; memory.features [M, D] F32; memory.labels [M] I32
  *       state.json                    settings, class names, templates, encoder id, tasks, novelty
- *                                     threshold, generator states, the method's metadata, the list of tensors
+ *                                     threshold, temperature, generator states, the method's metadata, the list of tensors
  *       COMPLETE                      sizes and sha256 of the three files; written last
  *
  * Writing and reading the directory is the committed-directory protocol of `util/committedDir.ts`
@@ -28,7 +28,7 @@ import { PARAMS_FILE, STATE_FILE } from '../run/checkpoint.js';
 import { readCommittedDir, writeCommittedDir, type CommittedDirLayout } from '../util/committedDir.js';
 import { DataError } from '../util/errors.js';
 import { methodFromState, type ClassifierSettings, type ModelState, type TensorSource } from './core.js';
-import type { NoveltyCalibration } from './types.js';
+import type { NoveltyCalibration, TemperatureCalibration } from './types.js';
 
 /** `format` of state.json (and of the safetensors metadata) of a saved classifier. */
 export const CLASSIFIER_FORMAT = 'clap4clip-classifier';
@@ -50,6 +50,8 @@ export interface ClassifierStateFile {
   tasks: TaskInfo[];
   memorySize: number;
   novelty: NoveltyCalibration | null;
+  /** The temperature `calibrate` fitted (null: none; saves written before it existed lack the key). */
+  calibration: TemperatureCalibration | null;
   /** The run's generators (the method's included) and the fixed noise of `predict`. */
   rng: { streams: Partial<StreamStates>; noise: RngState };
   /** `method.saveState().meta` (null before the first task). */
@@ -75,6 +77,7 @@ export async function saveClassifier(dir: string, settings: ClassifierSettings, 
     tasks: state.tasks.map((t) => ({ ...t })),
     memorySize: M,
     novelty: state.novelty ? { ...state.novelty } : null,
+    calibration: state.calibration ? { ...state.calibration } : null,
     rng: { streams: streamStates(state.streams), noise: state.noise },
     methodMeta: saved ? saved.meta : null,
     tensors: named.map(([name, t]) => ({ name, shape: [...t.shape] })),
@@ -171,6 +174,16 @@ export function parseStateFile(raw: unknown, file: string): ClassifierStateFile 
   const novelty = n === null ? null : isObj(n)
     ? { threshold: finite(n['threshold'], 'novelty.threshold', fail), truePositiveRate: finite(n['truePositiveRate'], 'novelty.truePositiveRate', fail), samples: intIn(n['samples'], 'novelty.samples', fail, 1) }
     : fail('novelty must be an object or null');
+  const t = raw['calibration'];
+  const calibration: TemperatureCalibration | null = t === undefined || t === null ? null : isObj(t)
+    ? {
+      temperature: finite(t['temperature'], 'calibration.temperature', fail) > 0 ? (t['temperature'] as number) : fail(`calibration.temperature must be > 0, got ${String(t['temperature'])}`),
+      nllBefore: finite(t['nllBefore'], 'calibration.nllBefore', fail),
+      nllAfter: finite(t['nllAfter'], 'calibration.nllAfter', fail),
+      samples: intIn(t['samples'], 'calibration.samples', fail, 1),
+      novelty: t['novelty'] === 'raw' || t['novelty'] === 'calibrated' ? t['novelty'] : fail(`calibration.novelty must be "raw" or "calibrated", got ${JSON.stringify(t['novelty'])}`),
+    }
+    : fail('calibration must be an object or null');
   const r = isObj(raw['rng']) ? raw['rng'] : fail('rng must be an object');
   const st = isObj(r['streams']) ? r['streams'] : fail('rng.streams must be an object');
   for (const k of Object.keys(st)) if (!(STREAM_NAMES as readonly string[]).includes(k)) fail(`rng.streams holds unknown stream "${k}"`);
@@ -192,6 +205,7 @@ export function parseStateFile(raw: unknown, file: string): ClassifierStateFile 
     tasks,
     memorySize: intIn(raw['memorySize'], 'memorySize', fail),
     novelty,
+    calibration,
     rng: { streams, noise: rng(r['noise'], 'rng.noise', fail) },
     methodMeta,
     tensors,
@@ -249,6 +263,7 @@ export async function readClassifier(dir: string): Promise<{ settings: Classifie
     streams: streamsFromStates(saved.rng.streams, settings.seed),
     noise: saved.rng.noise,
     novelty: saved.novelty,
+    calibration: saved.calibration,
   };
   return { settings, state };
 }
