@@ -95,6 +95,8 @@ export interface LoopResult {
   /** Seconds per task (all phases). */
   timing: number[];
   steps: StepRecord[];
+  /** The SGD phases as run (`phaseSchedules`). */
+  schedules: StepSchedules;
 }
 
 export interface LoopOptions {
@@ -175,8 +177,9 @@ export async function runClassIncremental(config: RunConfig, dataset: FeaturesDa
   const start = options.resume ? resumePoint(options.resume, config, scenario) : null;
   const streams = start?.streams ?? runStreams(config.seed);
   const memory = start?.memory ?? new ExemplarMemory({ kind: config.memoryKind, size: config.memorySize });
-  const result: LoopResult = start?.result ?? { scenario, accuracyMatrix: [], ece: { perBatchMean: [], dataset: [] }, reliability: [], calibration: [], novelty: [], timing: [], steps: [] };
+  const result: LoopResult = start?.result ?? { scenario, accuracyMatrix: [], ece: { perBatchMean: [], dataset: [] }, reliability: [], calibration: [], novelty: [], timing: [], steps: [], schedules: phaseSchedules(config, method) };
   result.calibration ??= []; // a checkpoint of a run without calibration has none
+  result.schedules = phaseSchedules(config, method);
   const plan = calibrationPlanFor(config, scenario);
   const firstTask = start?.nextTask ?? 0;
   const progress = options.progress ?? silentProgress;

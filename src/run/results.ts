@@ -21,6 +21,8 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/atomicWrite.js';
 import { Clap4ClipError } from '../util/errors.js';
 import type { EvalBatching, RunConfig } from './config.js';
 import type { StepCalibration } from './calibration.js';
+import type { StepSchedules } from '../cl/taskStep.js';
+import { provenance, type Provenance } from './provenance.js';
 import { calibrationPlanFor, type LoopResult, type StepRecord } from './loop.js';
 import { noveltyMeans, type NoveltyMetrics, type NoveltyRecord, type NoveltyScore } from './novelty.js';
 
@@ -35,6 +37,10 @@ export interface RunResults {
   synthetic: boolean;
   dataset: { source: string; encoder: string; dim: number; numClasses: number; numTemplates: number; train: number; test: number };
   config: RunConfig;
+  /** The SGD phases as run (config overrides over the method's own; null: the phase does not exist). */
+  schedules: StepSchedules;
+  /** Package version, git commit and Node.js version of the code that ran. */
+  provenance: Provenance;
   classOrder: number[];
   tasks: TaskInfo[];
   /** A[t][k] as fractions in [0, 1] (lower-triangular ragged). */
@@ -90,6 +96,8 @@ export function summarizeRun(config: RunConfig, dataset: FeaturesDataset, method
       test: dataset.test.n,
     },
     config,
+    schedules: loop.schedules,
+    provenance: provenance(),
     classOrder: loop.scenario.classOrder,
     tasks: loop.scenario.tasks,
     accuracyMatrix: A,
