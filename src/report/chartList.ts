@@ -47,7 +47,7 @@ export function chartSpecs(runs: readonly ChartRun[]): ChartSpec[] {
       'How well each score separates test images of the tasks seen so far (known) from those of later tasks (novel), after every task but the last; one line per score, one panel per run. 0.5 (dashed) is chance, 1 is perfect.',
       noveltySpec],
     ['roc', 'Novel-data detection (ROC curves)',
-      'ROC curves at the last step with recorded curves: fraction of known images kept as known (true-positive rate) against fraction of novel images taken for known (false-positive rate), per score. The dashed diagonal is chance.',
+      'ROC curves at the last step with recorded curves: the fraction of known images kept as known (true-positive rate) against the fraction of novel images taken for known (false-positive rate), per score. The dashed diagonal is chance.',
       rocSpec],
   ];
   for (const [kind, title, caption, build] of more) {

@@ -64,7 +64,7 @@ export interface Layout {
 }
 export const LAYOUTS: readonly Layout[] = [
   { name: 'wide', width: 1120 },
-  { name: 'narrow', width: 680 },
+  { name: 'narrow', width: 720 },
 ];
 
 /**
@@ -87,7 +87,8 @@ function fitted(layout: Layout, height: number) {
   return { width: layout.width, height, autosize: { type: 'fit' as const, contains: 'padding' as const } };
 }
 
-const legendAt = (layout: Layout) => (layout.name === 'wide' ? {} : { orient: 'bottom' as const, direction: 'vertical' as const });
+/** Legends right of the plot when wide, under it when narrow; symbols opaque (a band's opacity must not fade them). */
+const legendAt = (layout: Layout) => ({ symbolOpacity: 1, ...(layout.name === 'wide' ? {} : { orient: 'bottom' as const, direction: 'vertical' as const }) });
 
 /**
  * Runs of the same method on the same data are one series: its line is the mean over the runs
@@ -139,13 +140,13 @@ export function accuracySpec(runs: readonly ChartRun[], layout: Layout = LAYOUTS
     ...fitted(layout, 300),
     data: { values },
     layer: [
-      { mark: { type: 'area', opacity: 0.18 }, encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color: { ...color, legend: null } } },
+      { mark: { type: 'area', opacity: 0.18 }, encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color } },
       {
         mark: { type: 'line', point: true, strokeWidth: 2 },
         encoding: {
           x,
           // Zoomed to the data (not from 0): the differences between methods are a few points.
-          y: { field: 'mean', type: 'quantitative', title: 'accuracy on seen classes (acc_t)', axis: { format: '.0%' }, scale: { zero: false, nice: true } },
+          y: { field: 'mean', type: 'quantitative', title: 'acc_t, all seen classes', axis: { format: '.0%' }, scale: { zero: false, nice: true } },
           color,
         },
       },

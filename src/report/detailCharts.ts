@@ -39,7 +39,7 @@ function reliabilityPanel(title: string, bins: readonly ReliabilityBinRecord[], 
   const maxCount = Math.max(1, ...values.map((v) => v['count'] as number));
   const x = { field: 'lower', type: 'quantitative' as const, scale: { domain: [0, 1] } };
   return {
-    title: { text: title.split(' — '), fontSize: 12, fontWeight: 'normal', limit: plot + 40 },
+    title: { text: title.split(' — '), fontSize: 12, fontWeight: 'normal', limit: plot + 80 },
     vconcat: [
       {
         width: plot,
@@ -156,7 +156,7 @@ export function noveltySpec(runs: readonly ChartRun[], layout: Layout): TopLevel
   }
   if (values.length === 0) return null;
   const panels = new Set(values.map((v) => v['run'])).size;
-  const grid = panelGrid(layout, panels, 75, 300, 180, 110);
+  const grid = panelGrid(layout, panels, 90, 300, 180, 130);
   return {
     config: { ...CONFIG, header: headerConfig(grid.plot) },
     data: { values },
@@ -219,7 +219,7 @@ export function rocSpec(runs: readonly ChartRun[], layout: Layout): TopLevelSpec
   }
   if (values.length === 0) return null;
   const panels = new Set(values.map((v) => v['panel'])).size;
-  const grid = panelGrid(layout, panels, 75, 260, 180, 110);
+  const grid = panelGrid(layout, panels, 90, 260, 180, 130);
   return {
     config: { ...CONFIG, header: headerConfig(grid.plot) },
     data: { values },
@@ -238,8 +238,8 @@ export function rocSpec(runs: readonly ChartRun[], layout: Layout): TopLevelSpec
           transform: [{ filter: { field: 'kind', equal: 'curve' } }],
           mark: { type: 'line', strokeWidth: 2 },
           encoding: {
-            x: { field: 'fpr', type: 'quantitative', title: 'false-positive rate (novel kept as known)', scale: { domain: [0, 1] } },
-            y: { field: 'tpr', type: 'quantitative', title: 'true-positive rate (known)', scale: { domain: [0, 1] } },
+            x: { field: 'fpr', type: 'quantitative', title: 'false-positive rate', scale: { domain: [0, 1] } },
+            y: { field: 'tpr', type: 'quantitative', title: 'true-positive rate', scale: { domain: [0, 1] } },
             color: { field: 'score', type: 'nominal', title: 'score' },
             order: { field: 'i', type: 'quantitative' },
           },

@@ -167,7 +167,7 @@ figure.chart { background: #fff; margin: 18px 0; padding: 16px; border: 1px soli
 figure.chart .svg { overflow-x: auto; }
 figure.chart svg { max-width: 100%; height: auto; display: block; }
 .layout-narrow { display: none; }
-@media (max-width: 1000px) { .layout-wide { display: none; } .layout-narrow { display: block; } main { padding: 16px 12px 40px; } figure.chart { padding: 10px; } }
+@media (max-width: 1000px) { .layout-wide { display: none; } .layout-narrow { display: block; } main { padding: 16px 12px 40px; } figure.chart { padding: 10px; } th, td { padding: 5px 6px; } table { font-size: 12px; } }
 table.config th[scope="row"] { background: #f7f8fa; font-weight: 500; white-space: nowrap; }
 details { margin: 8px 0; } summary { cursor: pointer; font-weight: 600; font-size: 14px; }
 figcaption { color: #3c4654; font-size: 13px; margin-top: 8px; max-width: 90ch; }
