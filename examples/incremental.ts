@@ -7,9 +7,9 @@
  *
  *   npx tsc -p tsconfig.json && node dist/examples/incremental.js
  *
- * Columns: p raw = probability before calibration (softmax of the mean over T = 20 samples of the
- * logits), p cal = after temperature scaling; entropy of the calibrated probabilities (nats);
- * MC var = variance of the logits over the T samples (mean over classes); novelty =
+ * Columns: p(raw) = probability before calibration (softmax of the mean over T = 20 samples of the
+ * logits), p(cal) = after temperature scaling; entropy of the calibrated probabilities (nats);
+ * MC-var = variance of the logits over the T samples (mean over classes); novelty =
  * -logsumexp(mean logits) (raw logits), higher = more novel; novel? = novelty above the
  * threshold. CLAP's raw probabilities are very peaked on this world (logit scale 100 times VGA
  * outputs of norm about sqrt(D)): almost every prediction, right or wrong, known class or not, has
@@ -24,7 +24,7 @@
  *   temperature T = 39.04 fitted on 300 held-out images (NLL 6.882 -> 0.302)
  *   novelty threshold -225.8: 95.0 % of 300 held-out images of learned classes lie below it
  *
- *   input       truth      prediction   p raw  p cal  runner-up    p cal  entropy  MC var   novelty  novel?
+ *   input       truth      prediction   p(raw) p(cal) runner-up    p(cal) entropy  MC-var   novelty  novel?
  *   learned #1  class_000  class_000    1.000  0.871  class_006    0.080  0.532    1669.9   -289.8   no
  *   learned #2  class_004  class_004    1.000  0.953  class_003    0.047  0.189    1684.5   -597.7   no
  *   learned #3  class_008  class_008    1.000  0.997  class_014    0.002  0.023    1949.6   -376.0   no
@@ -125,7 +125,7 @@ const show = (name: string, truth: string, raw: Prediction, p: Prediction): stri
   p.entropy.toFixed(3), p.mcVariance.toFixed(1), p.noveltyScore.toFixed(1), p.isNovel ? 'yes' : 'no',
 ]);
 console.log();
-console.log(row(['input', 'truth', 'prediction', 'p raw', 'p cal', 'runner-up', 'p cal', 'entropy', 'MC var', 'novelty', 'novel?']));
+console.log(row(['input', 'truth', 'prediction', 'p(raw)', 'p(cal)', 'runner-up', 'p(cal)', 'entropy', 'MC-var', 'novelty', 'novel?']));
 // Every 60th held-out image: a few learned classes and a few unseen ones.
 for (let i = 0; i < knownOut.length; i += 60) console.log(show(`learned #${i / 60 + 1}`, known.truth[i]!, rawOut[i]!, knownOut[i]!));
 for (let i = 0; i < unseenOut.length; i += 60) console.log(show(`unseen #${i / 60 + 1}`, unseen.truth[i]!, rawUnseen[i]!, unseenOut[i]!));

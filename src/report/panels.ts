@@ -80,7 +80,7 @@ export function calibrationSection(runs: readonly PanelRun[], labels: readonly s
       return `<tr>${cells.map((c) => `<td class="num">${c}</td>`).join('')}</tr>`;
     });
     const source = cal.source === 'holdout' ? `${cal.perClass} held-out training samples per class of every seen task` : `the ${cal.source}`;
-    return [`<details${i === runs.length - 1 ? ' open' : ''}><summary>${escapeHtml(labels[i]!)}: T fitted on ${escapeHtml(source)}</summary><div class="scroll"><table><thead><tr>${head}</tr></thead><tbody>${rows.join('')}</tbody></table></div></details>`];
+    return [`<details open><summary>${escapeHtml(labels[i]!)}: T fitted on ${escapeHtml(source)}</summary><div class="scroll"><table><thead><tr>${head}</tr></thead><tbody>${rows.join('')}</tbody></table></div></details>`];
   });
   if (parts.length === 0) return '';
   return `<section id="calibration"><h2>Calibration</h2><p class="note">Temperature scaling (Guo et al. 2017): one T &gt; 0 per step divides the logits, fitted by minimum negative log-likelihood on samples the model was not trained on; accuracy is unchanged. ECE over the whole test set and as the mean over test batches, NLL (nats) and Brier score of the test predictions, before (raw) and after (calibrated).</p>${parts.join('\n')}</section>`;
