@@ -12,9 +12,10 @@
  *     even then only this tool's own files are deleted.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
+import { entriesBesideLock } from '../util/dirLock.js';
 import { Clap4ClipError, DataError } from '../util/errors.js';
 import { resolveRunConfig, type RunConfig } from './config.js';
 
@@ -138,7 +139,7 @@ export interface PreparedRunDirectory {
 
 async function listDir(dir: string): Promise<string[] | null> {
   try {
-    return await readdir(dir);
+    return await entriesBesideLock(dir);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;

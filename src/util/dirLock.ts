@@ -33,7 +33,7 @@ import { readFileSync, unlinkSync } from 'node:fs';
 import { link, mkdir, readFile, readdir, rmdir, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
-import { writeFileDurable } from './atomicWrite.js';
+import { syncDirectory, writeFileDurable } from './atomicWrite.js';
 import { Clap4ClipError, FolderBusyError, type LockHolder } from './errors.js';
 
 export const LOCK_FILE = '.clap4clip.lock';
@@ -202,14 +202,20 @@ async function ensureFolder(dir: string): Promise<boolean> {
   const st = await stat(dir).catch(() => null);
   if (st !== null && !st.isDirectory()) throw new Clap4ClipError('is a file, not a folder', { file: dir });
   if (st !== null) return false;
+  let first: string | undefined;
   try {
-    await mkdir(dir, { recursive: true });
-    return true;
+    first = await mkdir(dir, { recursive: true });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOTDIR' || code === 'EEXIST') throw new Clap4ClipError('cannot be created: a part of the path is a file, not a folder', { file: dir, cause: err });
     throw new Clap4ClipError(`cannot create the folder (${describe(err)})`, { file: dir, cause: err });
   }
+  // Each folder mkdir -p made is a new entry in its parent: fsync those, so the folder survives a crash.
+  for (let d = dir; first !== undefined && path.dirname(d) !== d; d = path.dirname(d)) {
+    await syncDirectory(path.dirname(d));
+    if (d === path.resolve(first)) break;
+  }
+  return true;
 }
 
 /**

@@ -189,12 +189,12 @@ export async function runCommand(args: string[], io: CommandIO = PROCESS_IO, opt
   // Every method is started for its first run before any directory is touched, so bad options fail early.
   const firstRuns = await startFirstRuns(plan, ds);
   io.stdout.write(`clap4clip run: ${describeData(first, ds, firstRuns[0]!.scenario.tasks.length)}\n`);
-  await prepareInvocation(inv, plan);
+  const lock = await prepareInvocation(inv, plan);
 
   const stop = options.stop ?? new StopRequest();
   const stopListening = options.stop ? () => undefined : listenForStopSignals(stop, io.stderr);
   try {
-    const outcome = await runInvocation(inv, plan, ds, firstRuns, { stop, hooks: printingHooks(io, options) });
+    const outcome = await runInvocation(inv, plan, ds, firstRuns, { stop, lock, hooks: printingHooks(io, options) });
     if (outcome.status === 'interrupted') {
       const of = outcome.dir !== inv.root ? ` of ${outcome.dir}` : '';
       io.stderr.write(`clap4clip: ${outcome.interruption.message}${of}; resume with \`clap4clip run --resume ${shellWord(inv.root)}\`\n`);
