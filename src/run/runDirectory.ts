@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { entriesBesideLock } from '../util/dirLock.js';
 import { Clap4ClipError, DataError } from '../util/errors.js';
+import { readFailure } from '../util/inputFile.js';
 import { resolveRunConfig, type RunConfig } from './config.js';
 
 export const CONFIG_FILE = 'config.json';
@@ -96,7 +97,7 @@ export async function readRunConfig(dir: string): Promise<RunConfig | null> {
     bytes = await readFile(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new DataError(file, `cannot read (${(err as Error).message})`, { cause: err });
+    throw readFailure(file, 'run config', err);
   }
   if (bytes.length > MAX_CONFIG_BYTES) throw new DataError(file, `is ${bytes.length} bytes, too large for a run config (limit ${MAX_CONFIG_BYTES})`);
   let raw: unknown;

@@ -214,7 +214,9 @@ export async function removeLeftovers(root: string, layout: CommittedDirLayout, 
 /** The bytes of `file`; null when it does not exist. Refuses files over `limit` bytes unread. */
 async function readLimited(file: string, limit: number, tooLarge: (size: number) => string): Promise<Buffer | null> {
   try {
-    const size = (await stat(file)).size;
+    const st = await stat(file);
+    if (st.isDirectory()) throw new DataError(file, 'is a directory, not a file');
+    const size = st.size;
     if (size > limit) throw new DataError(file, tooLarge(size));
     return await readFile(file);
   } catch (err) {

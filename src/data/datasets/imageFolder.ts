@@ -14,18 +14,21 @@
  * EXIF orientation is NOT applied (PIL does not apply it either). Truncated files fail; mere
  * decoder warnings (common in ImageNet JPEGs, which PIL also accepts) do not.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import type { RgbImage } from '../../encoders/types.js';
 import { Rng } from '../../engine/random.js';
 import { DataError } from '../../util/errors.js';
+import { readInputText } from '../../util/inputFile.js';
 import type { DatasetOptions, ImageDataset, ImageItem } from './types.js';
 
 export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp'];
 
 /** Decode an image file (or its encoded bytes) to 8-bit RGB HWC. Rejects on unreadable or corrupt input. */
 export async function decodeImageFile(file: string | Buffer): Promise<RgbImage> {
+  // sharp says "unsupported image format" for a folder: say what it is.
+  if (typeof file === 'string' && (await isDir(file))) throw new DataError(file, 'is a directory, not an image file');
   const { data, info } = await sharp(file, { failOn: 'truncated' })
     .removeAlpha()
     .toColourspace('srgb')
@@ -47,12 +50,7 @@ async function isDir(p: string): Promise<boolean> {
 }
 
 async function readText(file: string, what: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new DataError(file, code === 'ENOENT' ? `${what} not found` : `cannot read ${what} (${(err as Error).message})`, { cause: err });
-  }
+  return readInputText(file, what);
 }
 
 /** Non-empty lines with their 1-based line numbers (blank lines and `#` comments skipped). */

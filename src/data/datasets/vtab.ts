@@ -9,9 +9,10 @@
  * tasks becomes `name (task)` so names stay unique. `--class-names FILE` renames all classes: one
  * name per line in label order, or JSON keyed by `<task>/<folder>`.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { DataError } from '../../util/errors.js';
+import { readInputText } from '../../util/inputFile.js';
 import { fileItem, readImageFolder, resolveClassNames } from './imageFolder.js';
 import type { DatasetOptions, ImageDataset, ImageItem } from './types.js';
 
@@ -27,13 +28,13 @@ async function taskFolders(root: string): Promise<string[]> {
   const listFile = path.join(root, 'tasks.txt');
   let order: string[];
   try {
-    order = (await readFile(listFile, 'utf8')).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+    order = (await readInputText(listFile, 'VTAB task list')).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
     for (const t of order) {
       if (!dirs.includes(t)) throw new DataError(listFile, `task ${JSON.stringify(t)} has no folder ${path.join(root, t)}`);
     }
     if (new Set(order).size !== order.length) throw new DataError(listFile, 'a task is listed twice');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (!(err instanceof DataError && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT')) throw err;
     order = dirs.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
   if (order.length < 2) {
