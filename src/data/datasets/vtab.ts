@@ -53,7 +53,7 @@ export async function readVtab(opts: DatasetOptions): Promise<ImageDataset> {
   const train: ImageItem[] = [], test: ImageItem[] = [], notes: string[] = [];
   const blocks: Array<{ name: string; classes: [number, number]; layout: unknown }> = [];
   for (const task of tasks) {
-    const ds = await readImageFolder({ root: path.join(root, task), name: task, splitSeed: opts.splitSeed, testFraction: opts.testFraction });
+    const ds = await readImageFolder({ root: path.join(root, task), name: task, splitSeed: opts.splitSeed, testFraction: opts.testFraction, emptyClasses: opts.emptyClasses });
     const offset = classNames.length;
     // Without a names file, a task's class names are its class folder names.
     for (const f of ds.classNames) {
