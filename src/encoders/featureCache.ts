@@ -86,19 +86,6 @@ function listHash(items: ImageItem[]): string {
   return h.digest('hex');
 }
 
-/**
- * A class without train or test images makes a dataset `run` refuses. The image-folder readers
- * refuse one naming its folder; a dataset given directly (or a fixed class list such as CIFAR's
- * read from a cut-down copy) is written, with this warning naming the classes.
- */
-function warnOfEmptyClasses(ds: ImageDataset, log: (line: string) => void): void {
-  for (const split of ['train', 'test'] as const) {
-    const seen = new Set(ds[split].map((it) => it.label));
-    const empty = ds.classNames.filter((_, label) => !seen.has(label));
-    if (empty.length > 0) log(`warning: ${empty.length} class${empty.length === 1 ? '' : 'es'} without ${split} images (${empty.slice(0, 3).map((n) => JSON.stringify(n)).join(', ')}${empty.length > 3 ? ', ...' : ''}); \`clap4clip run\` needs every class in both splits`);
-  }
-}
-
 function positiveInt(name: string, v: number): number {
   if (!Number.isSafeInteger(v) || v < 1) throw new Clap4ClipError(`${name} must be a positive integer, got ${v}`);
   return v;
@@ -271,7 +258,6 @@ async function extractInto(opts: ExtractOptions): Promise<ExtractResult> {
     defaults = entry.templates;
   } else ds = opts.dataset;
   for (const note of ds.notes ?? []) log(note);
-  warnOfEmptyClasses(ds, log);
   const templates = validateTemplates(opts.templates ?? defaults, 'templates');
   const plan = makePlan(ds, opts.encoder, templates, views, batchSize, chunkSize);
   const id = planId(plan);

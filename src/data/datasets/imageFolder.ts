@@ -268,11 +268,11 @@ function dropEmptyClasses(opts: ImageFolderOptions, classNames: string[], train:
   return { classNames: keep.map((c) => classNames[c]!), train: relabel(train), test: relabel(test) };
 }
 
-function finish(opts: ImageFolderOptions, allNames: string[], allTrain: ImageItem[], allTest: ImageItem[], extra: Record<string, unknown>, notes: string[], from: ClassSource): ImageDataset {
+function finish(opts: ImageFolderOptions, allNames: string[], allTrain: ImageItem[], allTest: ImageItem[], extra: Record<string, unknown>, notes: string[], from: ClassSource | null): ImageDataset {
   for (const [split, items] of [['train', allTrain], ['test', allTest]] as const) {
     if (items.length === 0) throw new DataError(opts.root, `the ${split} split has no images (looked for ${IMAGE_EXTENSIONS.join(', ')} files)`);
   }
-  const { classNames, train, test } = dropEmptyClasses(opts, allNames, allTrain, allTest, from, notes);
+  const { classNames, train, test } = from === null ? { classNames: allNames, train: allTrain, test: allTest } : dropEmptyClasses(opts, allNames, allTrain, allTest, from, notes);
   if (classNames.length === 0) throw new DataError(opts.root, 'every class was skipped: no class has both train and test images');
   return { name: opts.name, classNames, train: ordered(train), test: ordered(test), extra, notes };
 }
@@ -311,5 +311,6 @@ export async function readCub200(opts: DatasetOptions): Promise<ImageDataset> {
     if (isTrain !== '0' && isTrain !== '1') throw new DataError(path.join(root, 'train_test_split.txt'), `image id ${id}: expected 0 or 1, got ${JSON.stringify(isTrain)}`);
     (isTrain === '1' ? train : test).push(fileItem(root, `images/${rel.replaceAll('\\', '/')}`, label));
   }
-  return finish({ ...opts, root, name: 'cub200' }, classNames, train, test, { layout: 'CUB_200_2011' }, [], () => path.join(root, 'image_class_labels.txt'));
+  // The authors' own split is kept as it is (no empty-class check: there are no class folders to name).
+  return finish({ ...opts, root, name: 'cub200' }, classNames, train, test, { layout: 'CUB_200_2011' }, [], null);
 }
