@@ -10,6 +10,7 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { Clap4ClipError, DataError } from '../util/errors.js';
+import { withDirLock } from '../util/dirLock.js';
 import { readInputText } from '../util/inputFile.js';
 import { readSafetensors, writeSafetensors, type SafeDType, type SafeTensor, type SafetensorsContent } from './safetensors.js';
 import type { FeaturesDataset, FeaturesManifest, FeaturesSplit } from './types.js';
@@ -331,8 +332,13 @@ export async function loadFeaturesDataset(dir: string, opts: { checkNorm?: boole
  * leaves a directory that clearly is not a complete dataset instead of a mix of old and new.
  */
 export async function writeFeaturesDataset(dir: string, ds: FeaturesDataset, opts: WriteOptions = {}): Promise<void> {
-  const files = filesIn(dir);
   validateFeaturesDataset(ds, { dir, checkNorm: opts.checkNorm ?? true });
+  // One writer per folder (`util/dirLock.ts`): a second writer of `dir` is refused, naming the first.
+  await withDirLock(dir, {}, () => writeValidated(dir, ds, opts));
+}
+
+async function writeValidated(dir: string, ds: FeaturesDataset, opts: WriteOptions): Promise<void> {
+  const files = filesIn(dir);
   if (await assertDirectory(dir, false)) {
     if (await exists(files.manifest)) {
       if (opts.overwrite !== true) {

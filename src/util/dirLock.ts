@@ -60,7 +60,7 @@ export interface DirLock {
 }
 
 const HOST = hostname();
-/** Tokens of the locks (and claims) this process holds, by lock file. */
+/** The locks (and claims) this process holds or is creating: token -> lock file. */
 const held = new Map<string, string>();
 let exitHookInstalled = false;
 
@@ -102,7 +102,7 @@ type Liveness = 'mine' | 'alive' | 'dead' | 'other host';
 
 function liveness(r: LockRecord): Liveness {
   if (r.hostname !== HOST) return 'other host';
-  if (r.pid === process.pid) return [...held.values()].includes(r.token) ? 'mine' : 'dead';
+  if (r.pid === process.pid) return held.has(r.token) ? 'mine' : 'dead';
   try {
     process.kill(r.pid, 0);
     return 'alive';
@@ -111,14 +111,20 @@ function liveness(r: LockRecord): Liveness {
   }
 }
 
-/** Creates `file` holding `record` iff no such file exists (atomic, complete when it appears). */
+/**
+ * Creates `file` holding `record` iff no such file exists (atomic, complete when it appears). The
+ * token counts as this process's from before the link, so no one in this process ever sees the new
+ * lock as a dead process's.
+ */
 async function createExclusive(file: string, record: LockRecord): Promise<boolean> {
   const tmp = `${file}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
   await writeFileDurable(tmp, JSON.stringify(record) + '\n');
+  held.set(record.token, file);
   try {
     await link(tmp, file);
     return true;
   } catch (err) {
+    held.delete(record.token);
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw new Clap4ClipError(`cannot create the lock file (${describe(err)})`, { file, cause: err });
   } finally {
@@ -143,12 +149,11 @@ async function removeStale(file: string, token: string, command: string): Promis
     else await sleep(20); // a live remover is at it: it takes milliseconds
     return;
   }
-  held.set(claim, record.token);
   try {
     const now = await readRecord(file);
     if (now !== null && now !== 'unreadable' && now.token === token) await unlink(file).catch(() => undefined);
   } finally {
-    held.delete(claim);
+    held.delete(record.token);
     await unlink(claim).catch(() => undefined);
   }
 }
@@ -187,7 +192,7 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    for (const [file, token] of held) {
+    for (const [token, file] of held) {
       try {
         if (parseRecord(readFileSync(file, 'utf8'))?.token === token) unlinkSync(file);
       } catch {
@@ -235,7 +240,6 @@ export async function acquireDirLock(dirArg: string, opts: DirLockOptions = {}):
   for (let attempt = 0; ; attempt++) {
     const record = newRecord(command);
     if (await createExclusive(file, record)) {
-      held.set(file, record.token);
       const lock = makeLock(dir, file, record.token, giveUpFolder);
       for (const other of [...ancestorsOf(dir), ...(opts.inside ?? []).map((d) => path.resolve(d))]) {
         const found = await liveLockIn(other);
@@ -275,9 +279,9 @@ function makeLock(dir: string, file: string, token: string, giveUpFolder: () => 
     async release(): Promise<void> {
       if (released) return;
       released = true;
-      held.delete(file);
       const now = await readRecord(file).catch(() => null);
       if (now !== null && now !== 'unreadable' && now.token === token) await unlink(file).catch(() => undefined);
+      held.delete(token);
       await giveUpFolder();
     },
   };
@@ -289,7 +293,7 @@ function makeLock(dir: string, file: string, token: string, giveUpFolder: () => 
  */
 export function holdsLockOver(dir: string): boolean {
   const resolved = path.resolve(dir);
-  for (const file of held.keys()) {
+  for (const file of held.values()) {
     if (path.basename(file) !== LOCK_FILE) continue;
     const locked = path.dirname(file);
     if (resolved === locked || resolved.startsWith(locked + path.sep)) return true;
