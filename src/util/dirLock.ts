@@ -301,6 +301,15 @@ export function holdsLockOver(dir: string): boolean {
   return false;
 }
 
+/**
+ * Throws FolderBusyError when another live process holds a lock on `dir` itself (for a writer that
+ * holds a folder above `dir` and is about to clear something below it that another writer took).
+ */
+export async function refuseIfHeldByOther(dir: string): Promise<void> {
+  const found = await liveLockIn(path.resolve(dir));
+  if (found !== null) throw busy(path.resolve(dir), found.file, found.record, found.state);
+}
+
 /** Runs `work` holding the lock on `dir`, released afterwards whatever happens. */
 export async function withDirLock<T>(dir: string, opts: DirLockOptions, work: () => Promise<T>): Promise<T> {
   const lock = await acquireDirLock(dir, opts);

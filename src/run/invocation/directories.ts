@@ -6,7 +6,7 @@
  */
 import { readdir, rm, rmdir } from 'node:fs/promises';
 import * as path from 'node:path';
-import { acquireDirLock, entriesBesideLock, type DirLock } from '../../util/dirLock.js';
+import { acquireDirLock, entriesBesideLock, refuseIfHeldByOther, type DirLock } from '../../util/dirLock.js';
 import { Clap4ClipError } from '../../util/errors.js';
 import { CHECKPOINT_DIR, CONFIG_FILE, describeDifferences, diffConfigs, readRunConfig } from '../runDirectory.js';
 import { settingsOf, type Invocation, type MethodRuns, type RecordedInvocation } from './plan.js';
@@ -90,7 +90,10 @@ export async function removeStaleRuns(inv: Invocation, plan: MethodRuns[], previ
   const visit = async (dir: string, depth: number): Promise<boolean> => {
     const isPlanned = planned.has(path.resolve(dir));
     let cleared = !isPlanned && (await isRunDirectory(dir));
-    if (cleared) await clear(dir, RUN_FILES);
+    if (cleared) {
+      await refuseIfHeldByOther(dir); // a run someone started there on its own
+      await clear(dir, RUN_FILES);
+    }
     if (depth < 2) {
       await clear(dir, isPlanned ? SUMMARY_FILES.filter((f) => f !== 'report.html') : SUMMARY_FILES);
       for (const e of await readdir(dir, { withFileTypes: true })) {
