@@ -5,7 +5,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
-import { acquireDirLock, holdsLockOver, LOCK_FILE } from './dirLock.js';
+import { acquireDirLock, holdsLockOver, LOCK_FILE, refuseIfHeldByOther } from './dirLock.js';
 import { FolderBusyError } from './errors.js';
 
 const dirs: string[] = [];
@@ -63,6 +63,10 @@ test('a lock held by another live process is refused, naming the folder and the 
     assert.equal(e.holder?.pid, sleeper.pid);
     // Refused, and the other process's lock is untouched.
     assert.equal(await readFile(join(dir, LOCK_FILE), 'utf8'), lockRecord(sleeper.pid!));
+    // A writer about to clear the folder from above asks the same question.
+    await busy(refuseIfHeldByOther(dir), dir, new RegExp(`pid ${sleeper.pid}`));
+    await writeFile(join(dir, LOCK_FILE), lockRecord(deadPid()));
+    await refuseIfHeldByOther(dir); // a stale lock is no obstacle
   } finally {
     sleeper.kill('SIGKILL');
   }
