@@ -104,7 +104,7 @@ test('features-only use imports neither optional package; each encoder entry poi
     assert.deepEqual(lines.slice(1).filter((l) => !l.startsWith('import ')), [
       `loadClipEncoder: Clap4ClipError: a CLIP encoder (transformers.js) needs the optional package "@huggingface/transformers", which is not installed. Install the encoder packages with ${install} (an application that passes precomputed features needs neither).`,
       `createClassifier encoder id: Clap4ClipError: a CLIP encoder (transformers.js) needs the optional package "@huggingface/transformers", which is not installed. Install the encoder packages with ${install} (an application that passes precomputed features needs neither).`,
-      `learn from images: Clap4ClipError: learn: class "a" (classes[0]) image 0: cannot decode the image (decoding images needs the optional package "sharp", which is not installed. Install the encoder packages with ${install} (an application that passes precomputed features needs neither).)`,
+      `learn from images: Clap4ClipError: decoding images needs the optional package "sharp", which is not installed. Install the encoder packages with ${install} (an application that passes precomputed features needs neither).`,
       `learn without textFeatures: Clap4ClipError: computing text features from class names (a class without "textFeatures") needs the optional package "@huggingface/transformers", which is not installed. Install the encoder packages with ${install} (an application that passes precomputed features needs neither).`,
     ]);
   } finally {
