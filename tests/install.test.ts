@@ -139,6 +139,19 @@ test('the packed tarball installs offline into a new application: quickstart, ty
       `images: decoding images needs the optional package "sharp", which is not installed. Install the encoder packages with \`${installCommand()}\` (an application that passes precomputed features needs neither).`,
     ]);
 
+    // The command line: encoding images without transformers.js, and the benchmarks, which stay in the repository.
+    for (const c of ['a', 'b']) {
+      await mkdir(join(app, 'images', c), { recursive: true });
+      for (let i = 0; i < 5; i++) await writeFile(join(app, 'images', c, `${i}.png`), 'not decoded: the encoder is loaded first'); // 4 train + 1 test
+    }
+    const cli = join(app, 'node_modules', '.bin', 'clap4clip');
+    const features = await run(cli, ['features', '--dataset', 'image-folder', '--root', 'images', '--encoder', 'Xenova/clip-vit-base-patch16', '--out', 'out'], app, userEnv());
+    assert.equal(features.code, 1);
+    assert.equal(features.stderr.trim(), `clap4clip: a CLIP encoder (transformers.js) needs the optional package "@huggingface/transformers", which is not installed. Install the encoder packages with \`${installCommand()}\` (an application that passes precomputed features needs neither).`);
+    const bench = await run(cli, ['bench'], app, userEnv());
+    assert.equal(bench.code, 1);
+    assert.match(bench.stderr, /^clap4clip: bench runs in a clone of the clap4clip repository/);
+
     // 5. onnxruntime-node's install script: the .npmrc line the README documents also skips the
     //    download; without either setting it tries to download (the failure the setting prevents).
     const rebuild = ['rebuild', 'onnxruntime-node', '--offline', '--foreground-scripts'];
