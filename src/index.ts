@@ -82,8 +82,9 @@ export type { LoadClipOptions } from './encoders/clip.js';
 
 /**
  * Loads a CLIP-family model through transformers.js: a hub id (`Xenova/clip-vit-base-patch16`) or
- * a model folder, offline by default. transformers.js is imported on first use, so programs that
- * work on precomputed features do not pay for it.
+ * a model folder, offline by default. transformers.js is an optional package imported on first use,
+ * so programs that work on precomputed features need not install it; without it this throws a
+ * Clap4ClipError naming the package and the install command.
  */
 export async function loadClipEncoder(idOrDir: string, options: LoadClipOptions = {}): Promise<ClipEncoder> {
   return (await importClipModule()).loadClipEncoder(idOrDir, options);

@@ -51,10 +51,16 @@ test('the README keeps its newcomer commands first and says how to install, brin
   assert.match(readme, /\[docs\/API\.md\]\(docs\/API\.md\)/);
 });
 
-test('docs/API.md documents every export of the package entry', async () => {
+test('docs/API.md documents every export of the package entry, values and types', async () => {
   const api = await readFile(join(root, 'docs', 'API.md'), 'utf8');
   const entry = (await import(pathToFileURL(join(root, 'dist', 'src', 'index.js')).href)) as Record<string, unknown>;
-  const missing = Object.keys(entry).filter((name) => !api.includes(`\`${name}`));
+  // Types too: every name of the entry's declarations (`export { a, type B, C as D }`, functions).
+  const declarations = await readFile(join(root, 'dist', 'src', 'index.d.ts'), 'utf8');
+  const typeNames = [...declarations.matchAll(/export (?:type )?\{([^}]*)\}/g)].flatMap((m) => m[1]!.split(','))
+    .map((x) => x.trim().replace(/^type /, '').split(/ as /).pop()!.trim()).filter((x) => x !== '');
+  const names = new Set([...Object.keys(entry), ...typeNames]);
+  assert.ok(names.size > 70 && names.has('ClassifierOptions') && names.has('MemoryBudget'), `read ${names.size} names`);
+  const missing = [...names].filter((name) => !api.includes(`\`${name}`));
   assert.deepEqual(missing, [], 'exports without an entry in docs/API.md');
   // The typed options and the save layout are spelled out.
   for (const phrase of ['MethodName', 'SelectorName', 'MemoryBudget', 'classifier-<tasks>-<suffix>']) assert.ok(api.includes(phrase), phrase);

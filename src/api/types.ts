@@ -14,7 +14,8 @@ import type { MethodName } from '../methods/registry.js';
 
 /**
  * One image: a file path, the bytes of an encoded file (PNG, JPEG, WebP...: anything sharp
- * decodes), or decoded 8-bit RGB pixels. Needs a classifier created with an encoder.
+ * decodes), or decoded 8-bit RGB pixels. Needs a classifier created with an encoder; paths and
+ * bytes also need the optional package `sharp`.
  */
 export type ImageInput = string | Uint8Array | RgbImage;
 
@@ -33,7 +34,8 @@ export interface ClassifierOptions {
    * The frozen CLIP model: a model id (`Xenova/clip-vit-base-patch16`), a model folder in the
    * transformers.js layout, or a loaded `ClipEncoder`. Without it the classifier works on
    * precomputed features only (`dim` required). An encoder passed as an object is not disposed by
-   * `dispose()`; one loaded from an id or folder is.
+   * `dispose()`; one loaded from an id or folder is. An id or folder needs the optional packages
+   * `@huggingface/transformers` and `sharp` (without them: a Clap4ClipError naming the package).
    */
   encoder?: string | ClipEncoder;
   /** How to load `encoder` when it is an id or folder (default: offline, fp32, the library's model cache). */
