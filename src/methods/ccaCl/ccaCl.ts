@@ -48,7 +48,6 @@
  * Memory: none. The reference is exemplar-free, and a replay memory is not offered: the statistics
  * already hold every past sample once, so replayed exemplars would be counted twice.
  */
-import { gemm } from '../../engine/ops/matmul.js';
 import type { Rng } from '../../engine/random.js';
 import { Tensor } from '../../engine/tensor.js';
 import { gatherFeatures } from '../../run/evaluate.js';
@@ -58,7 +57,7 @@ import { savedTensor } from '../state.js';
 import { SeenClassText } from '../zeroShot.js';
 import { CCA_CL_DEFAULTS, ccaClOptions, type CcaClOptions } from './options.js';
 import { drawRandomFeatures, mapRandomFeatures, type RandomFeatures } from './rff.js';
-import { normalizeRows, solveEigh, solveLowRank, type CcaProjection } from './solve.js';
+import { normalizeRows, projectionLogits, solveEigh, solveLowRank, type CcaProjection } from './solve.js';
 import { CcaStatistics } from './statistics.js';
 
 /** Rows of phi computed at once while accumulating (whole batches): bounds memory at large D'. */
@@ -119,12 +118,8 @@ export class CcaClMethod implements Method {
     if (features.length !== n * D) throw new Clap4ClipError(`cca-cl.predict: ${features.length} values for n x D = ${n} x ${D}`);
     const p = this.projection;
     if (p === null || p.classes !== this.text.classes) throw new Clap4ClipError(`cca-cl.predict: the ${this.text.classes} classes seen are not fitted yet (fit runs after each task begins)`);
-    const r = p.rank, C = p.classes;
-    const zcc = gemm(mapRandomFeatures(this.rff!, normalizeRows(features, n, D), n), p.z, n, this.options.rffDim, r);
-    for (let i = 0; i < n; i++) for (let k = 0; k < r; k++) zcc[i * r + k]! -= p.zOffset[k]!;
-    const logits = gemm(normalizeRows(zcc, n, r), p.text, n, r, C, false, true);
-    for (let i = 0; i < logits.length; i++) logits[i]! /= this.options.tau;
-    return { logits, samples: 1, n, classes: C };
+    const logits = projectionLogits(p, mapRandomFeatures(this.rff!, normalizeRows(features, n, D), n), n, this.options.rffDim, this.options.tau);
+    return { logits, samples: 1, n, classes: p.classes };
   }
 
   endTask(): void {}

@@ -18,6 +18,7 @@
  * which is (e_c - pi)^T R^T S^-3/2 R Myz' A_r / rho with pi = counts / n.
  * The zero eigenvalues the reference carries (D' - C of them) add nothing to the energy sum.
  */
+import { gemm } from '../../engine/ops/matmul.js';
 import { choleskyBlocked, solveLowerBlocked, solveLowerTransposedBlocked } from '../../linalg/blockedCholesky.js';
 import { gemm64 } from '../../linalg/gemm64.js';
 import { symmetricEigen, type SymmetricEigen } from '../../linalg/symmetricEigen.js';
@@ -54,6 +55,19 @@ export function normalizeRows<T extends Float32Array | Float64Array>(x: T, n: nu
     for (let j = 0; j < k; j++) out[i * k + j] = x[i * k + j]! * inv;
   }
   return out;
+}
+
+/**
+ * Logits of a projection: normalize(phi Z - zOffset) T^T / tau (`CCAMIOnline.predict_batch`).
+ * @param phi phi of the image features, [n, D'] @returns [n, C]
+ */
+export function projectionLogits(p: CcaProjection, phi: Float32Array, n: number, rffDim: number, tau: number): Float32Array {
+  const r = p.rank;
+  const zcc = gemm(phi, p.z, n, rffDim, r);
+  for (let i = 0; i < n; i++) for (let k = 0; k < r; k++) zcc[i * r + k]! -= p.zOffset[k]!;
+  const logits = gemm(normalizeRows(zcc, n, r), p.text, n, r, p.classes, false, true);
+  for (let i = 0; i < logits.length; i++) logits[i]! /= tau;
+  return logits;
 }
 
 /** V diag(f(lambda)) V^T from an eigendecomposition (eigenvectors as rows). */
