@@ -39,6 +39,9 @@ test('blocked Cholesky and triangular solves equal the plain ones (several block
   const L = choleskyBlocked(a, n, 64);
   assert.ok(maxDiff(L, cholesky(a, n)) < 1e-12, 'L');
   for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) assert.equal(L[i * n + j], 0);
+  const copy = a.slice();
+  assert.equal(choleskyBlocked(copy, n, 64, true), copy, 'in place: L is written over A');
+  assert.deepEqual(copy, L);
   const b = Float64Array.from({ length: n * m }, () => rng.normal());
   const x = solveLowerBlocked(L, b.slice(), n, m, 64);
   assert.ok(maxDiff(x, solveLowerInPlace(L, b.slice(), n, m)) < 1e-10, 'L X = B');

@@ -31,10 +31,13 @@ function block(a: ArrayLike<number>, n: number, r0: number, r1: number, c0: numb
 /**
  * L with A = L L^T (lower triangular [n, n], upper part zero); reads only the lower triangle of
  * `a`. Throws LinalgError when A is not (numerically) positive definite.
+ * @param inPlace write L over `a` (a Float64Array): at n in the thousands, the copy is hundreds of MB
  */
-export function choleskyBlocked(a: ArrayLike<number>, n: number, blockSize = BLOCK): Float64Array {
+export function choleskyBlocked(a: ArrayLike<number>, n: number, blockSize = BLOCK, inPlace = false): Float64Array {
   if (a.length !== n * n) throw new LinalgError(`cholesky: expected ${n} x ${n} = ${n * n} entries, got ${a.length}`);
-  const L = new Float64Array(n * n);
+  if (inPlace && !(a instanceof Float64Array)) throw new LinalgError('cholesky: an in-place factorisation needs a Float64Array');
+  // In place is safe: each panel of `a` is read before L's values are written over it.
+  const L = inPlace ? (a as Float64Array) : new Float64Array(n * n);
   for (let j0 = 0; j0 < n; j0 += blockSize) {
     const b = Math.min(blockSize, n - j0);
     const m = n - j0;
@@ -58,6 +61,7 @@ export function choleskyBlocked(a: ArrayLike<number>, n: number, blockSize = BLO
       for (let r = 0; r < m - b; r++) for (let c = 0; c < b; c++) L[(j0 + b + r) * n + j0 + c] = L21[r * b + c]!;
     }
   }
+  if (inPlace) for (let i = 0; i < n; i++) L.fill(0, i * n + i + 1, (i + 1) * n);
   return L;
 }
 

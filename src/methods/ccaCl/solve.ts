@@ -153,7 +153,7 @@ export function solveLowRank(stats: CcaStatistics, phiText: Float32Array, o: Sol
 
   const szz = scaled(stats.szz, 1 / dof);
   for (let i = 0; i < d; i++) szz[i * d + i]! += o.ridge;
-  const L = choleskyBlocked(szz, d);
+  const L = choleskyBlocked(szz, d, undefined, true); // over szz: it is not needed again
   solveLowerBlocked(L, Y, d, c); // Y = L^-1 F
   const ek = symmetricEigen(gemm64(Y, Y, c, d, c, true, false), c); // Y^T Y: the nonzero spectrum of K
   const { values: v, index } = descending(ek);
