@@ -128,8 +128,11 @@ function scaleText(x: Float64Array, rho: Float64Array, classes: number, r: numbe
   return x;
 }
 
+/** s x in float64 (a plain loop: Float64Array.from with a map function is ~20x slower at D'^2 entries). */
 function scaled(x: ArrayLike<number>, s: number): Float64Array {
-  return Float64Array.from(x, (v) => v * s);
+  const out = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = x[i]! * s;
+  return out;
 }
 
 /** The low-rank solve (see the header). @param phiText phi(t_c) of the classes, [C, D'] */
