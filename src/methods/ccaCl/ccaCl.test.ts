@@ -175,6 +175,16 @@ test('bad options are refused with the option named', () => {
   assert.throws(() => make({ tau: -1 }), /option "tau" must be a finite number > 0/);
   assert.throws(() => make({ solver: 'svd' }), /option "solver" must be one of \[low-rank, eigh\]/);
   assert.throws(() => make({ ridge: Number.NaN }), /option "ridge"/);
+  assert.throws(() => make({ templates: [0, 0] }), /option "templates" must be null or a non-empty list of distinct template indices/);
+  const m = make({ templates: [5] });
+  // Only the chosen templates enter t_c: e[0] = (1, 0, ...), e[1] = (0, 1, ...); templates [1] gives t = e[1].
+  const two = new Float32Array(2 * 8);
+  two[0] = 1;
+  two[8 + 1] = 1;
+  const one = make({ templates: [1], rffDim: 4 });
+  one.beginTask({ index: 0, classStart: 0, classEnd: 1 }, { textPerTemplate: two, numTemplates: 2 }, new Rng(0));
+  assert.deepEqual(Array.from(one.saveState().tensors.find(([n]) => n === 'text')![1].data), [0, 1, 0, 0, 0, 0, 0, 0]);
+  assert.throws(() => m.beginTask({ index: 0, classStart: 0, classEnd: 1 }, { textPerTemplate: new Float32Array(2 * 8), numTemplates: 2 }, new Rng(0)), /names template 5, but the text has 2 templates/);
 });
 
 test('method: fits without SGD, predicts all seen classes, and a saved state restores the same predictions and continues equally', () => {

@@ -45,6 +45,7 @@
  * | m_u: running mean of batch means of phi(t_y) | Phi^T counts / n | equal in exact arithmetic |
  * | `predict_batch` normalizes raw `encode_image` output | normalizes the cache's unit-norm features again | the cache has no raw norms |
  * | accuracy weighted by samples | the project's task mean | the protocol (CLAP spec 7) |
+ * | templates by name: ImageNet-R 7 of the 80 (`CCA_CL_IMAGENET_R_TEMPLATES`), CUB 2 bird templates | all the dataset's templates unless `templates` lists indices | a method sees template features, not strings; the cache's CUB templates are not the reference's two |
  * Memory: none. The reference is exemplar-free, and a replay memory is not offered: the statistics
  * already hold every past sample once, so replayed exemplars would be counted twice.
  */
@@ -77,9 +78,21 @@ export class CcaClMethod implements Method {
   }
 
   beginTask(task: TaskInfo, classes: TaskClasses, rng: Rng): void {
-    this.text.append(task, classes);
+    this.text.append(task, this.chosenTemplates(task, classes));
     this.rff ??= drawRandomFeatures(this.setup.dim, this.options.rffDim, this.options.sigma, rng);
     this.stats.growClasses(task.classEnd);
+  }
+
+  /** The task's text restricted to the `templates` option (e[c, p] for the chosen p, in that order). */
+  private chosenTemplates(task: TaskInfo, classes: TaskClasses): TaskClasses {
+    const chosen = this.options.templates;
+    if (chosen === null) return classes;
+    const P = classes.numTemplates, D = this.setup.dim, n = task.classEnd - task.classStart;
+    const bad = chosen.find((p) => p >= P);
+    if (bad !== undefined) throw new Clap4ClipError(`cca-cl: option "templates" names template ${bad}, but the text has ${P} templates (0..${P - 1})`);
+    const out = new Float32Array(n * chosen.length * D);
+    for (let c = 0; c < n; c++) chosen.forEach((p, k) => out.set(classes.textPerTemplate.subarray((c * P + p) * D, (c * P + p + 1) * D), (c * chosen.length + k) * D));
+    return { textPerTemplate: out, numTemplates: chosen.length };
   }
 
   /** Accumulates the task's rows in shuffled batches, then solves the CCA again. */

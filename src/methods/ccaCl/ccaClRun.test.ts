@@ -75,6 +75,8 @@ test('cca-cl: stopped after task 2, then --resume: the same results.json as an u
   assert.equal((await readLatestCheckpoint(dir))!.state.completedTask, 1);
   assert.equal(await runCommand(['--resume', dir], recordingIO()), 0);
   assert.deepEqual(await results(dir), await results(join(root, 'whole')));
+  const report = await readFile(join(dir, 'report.html'), 'utf8');
+  for (const word of ['cca-cl', 'ECE', 'Reliability', 'energy', 'msp', 'entropy']) assert.ok(report.includes(word), `report.html shows ${word}`);
 
   assert.equal(await runCommand([...TINY, '--runs', '2', '--out', join(root, 'runs')], recordingIO()), 0);
   const [a, b] = [await results(join(root, 'runs', 'run-0')), await results(join(root, 'runs', 'run-1'))];

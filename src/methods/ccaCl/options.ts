@@ -18,7 +18,18 @@ export interface CcaClOptions {
   tau: number;
   /** "low-rank" (one Cholesky, exact) or "eigh" (the reference's three D' x D' eigendecompositions; small D' only). */
   solver: (typeof CCA_CL_SOLVERS)[number];
+  /**
+   * Indices of the dataset's templates averaged into t_c (null: all). The reference averages a
+   * subset for ImageNet-R (`CCA_CL_IMAGENET_R_TEMPLATES`, 7 of CLIP's 80) and two bird templates
+   * for CUB; a method sees template features, not strings, so the caller picks them by index.
+   */
+  templates: number[] | null;
 }
+
+/** The 7 templates of `utils/templates.json` "imagenetr" (all in CLIP's ImageNet list). */
+export const CCA_CL_IMAGENET_R_TEMPLATES: readonly string[] = Object.freeze([
+  'itap of a {}.', 'a bad photo of the {}.', 'a origami {}.', 'a photo of the large {}.', 'a {} in a video game.', 'art of the {}.', 'a photo of the small {}.',
+]);
 
 export const CCA_CL_DEFAULTS: Readonly<CcaClOptions> = Object.freeze({
   rffDim: 6144,
@@ -28,6 +39,7 @@ export const CCA_CL_DEFAULTS: Readonly<CcaClOptions> = Object.freeze({
   energy: 0.999,
   tau: 0.07,
   solver: 'low-rank',
+  templates: null,
 });
 
 type Check = (v: unknown) => string | null;
@@ -41,6 +53,7 @@ const CHECKS: Record<keyof CcaClOptions, Check> = {
   energy: (v) => (typeof v === 'number' && v > 0 && v <= 1 ? null : 'a number in (0, 1]'),
   tau: positive,
   solver: (v) => (typeof v === 'string' && (CCA_CL_SOLVERS as readonly string[]).includes(v) ? null : `one of [${CCA_CL_SOLVERS.join(', ')}]`),
+  templates: (v) => (v === null || (Array.isArray(v) && v.length > 0 && v.every((i) => Number.isInteger(i) && i >= 0) && new Set(v).size === v.length) ? null : 'null or a non-empty list of distinct template indices >= 0'),
 };
 
 /** Checks cca-cl's own options: known keys, each in its range. */
@@ -52,5 +65,5 @@ export function ccaClOptions(given: Record<string, unknown>): CcaClOptions {
     const want = check(v);
     if (want !== null) throw new Clap4ClipError(`cca-cl: option "${k}" must be ${want}, got ${JSON.stringify(v)}`);
   }
-  return { ...CCA_CL_DEFAULTS, ...(given as Partial<CcaClOptions>) };
+  return { ...CCA_CL_DEFAULTS, ...(structuredClone(given) as Partial<CcaClOptions>) };
 }
