@@ -19,7 +19,7 @@
  * The zero eigenvalues the reference carries (D' - C of them) add nothing to the energy sum.
  */
 import { gemm } from '../../engine/ops/matmul.js';
-import { choleskyBlocked, solveLowerBlocked, solveLowerTransposedBlocked } from '../../linalg/blockedCholesky.js';
+import { choleskyInPlace, solveLowerInPlace, solveLowerTransposedInPlace } from '../../linalg/cholesky.js';
 import { gemm64 } from '../../linalg/gemm64.js';
 import { symmetricEigen, type SymmetricEigen } from '../../linalg/symmetricEigen.js';
 import { dofOf, type CcaStatistics } from './statistics.js';
@@ -128,6 +128,13 @@ function scaleText(x: Float64Array, rho: Float64Array, classes: number, r: numbe
   return x;
 }
 
+/** X^T of a row-major [rows, cols], as [cols, rows]. */
+function transpose(x: Float64Array, rows: number, cols: number): Float64Array {
+  const out = new Float64Array(x.length);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = x[i * cols + j]!;
+  return out;
+}
+
 /** s x in float64 (a plain loop: Float64Array.from with a map function is ~20x slower at D'^2 entries). */
 function scaled(x: ArrayLike<number>, s: number): Float64Array {
   const out = new Float64Array(x.length);
@@ -140,25 +147,25 @@ export function solveLowRank(stats: CcaStatistics, phiText: Float32Array, o: Sol
   const d = stats.dim, c = stats.classes;
   const dof = dofOf(stats.n);
   const phi = Float64Array.from(phiText);
-  const eg = symmetricEigen(gemm64(phi, phi, c, d, c, false, true), c);
+  const eg = symmetricEigen(gemm64(phi, phi, c, d, c, true), c);
   const R = new Float64Array(c * c); // diag(sqrt g) E^T: R^T R = G
   for (let j = 0; j < c; j++) {
     const s = Math.sqrt(Math.max(eg.values[j]!, 0));
     for (let k = 0; k < c; k++) R[j * c + k] = s * eg.vectors[j * c + k]!;
   }
-  const S = gemm64(gemm64(R, scaled(stats.myy, 1 / dof), c, c, c), R, c, c, c, false, true);
+  const S = gemm64(gemm64(R, scaled(stats.myy, 1 / dof), c, c, c, false), R, c, c, c, true);
   for (let i = 0; i < c; i++) S[i * c + i]! += o.ridge;
   const es = symmetricEigen(S, c);
   const myz = scaled(stats.myz, 1 / dof); // [C, D']
-  const Ft = gemm64(gemm64(spectral(es, clampedPower(o.ridge, -0.5)), R, c, c, c), myz, c, c, d); // F^T [C, D']
-  const Y = new Float64Array(d * c);
-  for (let a = 0; a < c; a++) for (let i = 0; i < d; i++) Y[i * c + a] = Ft[a * d + i]!;
+  const Ft = gemm64(gemm64(spectral(es, clampedPower(o.ridge, -0.5)), R, c, c, c, false), myz, c, c, d, false); // F^T [C, D']
+  const Y = transpose(Ft, c, d); // F [D', C]
 
   const szz = scaled(stats.szz, 1 / dof);
   for (let i = 0; i < d; i++) szz[i * d + i]! += o.ridge;
-  const L = choleskyBlocked(szz, d, undefined, true); // over szz: it is not needed again
-  solveLowerBlocked(L, Y, d, c); // Y = L^-1 F
-  const ek = symmetricEigen(gemm64(Y, Y, c, d, c, true, false), c); // Y^T Y: the nonzero spectrum of K
+  const L = choleskyInPlace(szz, d); // over szz: it is not needed again
+  solveLowerInPlace(L, Y, d, c); // Y = L^-1 F
+  const Yt = transpose(Y, d, c);
+  const ek = symmetricEigen(gemm64(Yt, Yt, c, d, c, true), c); // Y^T Y: the nonzero spectrum of K
   const { values: v, index } = descending(ek);
   const r = rankByEnergy(v, o.energy);
   const Er = new Float64Array(c * r); // E_y,r diag(v_r^-1/2)
@@ -166,11 +173,11 @@ export function solveLowRank(stats: CcaStatistics, phiText: Float32Array, o: Sol
     const inv = v[k]! > 0 ? 1 / Math.sqrt(v[k]!) : 0;
     for (let a = 0; a < c; a++) Er[a * r + k] = ek.vectors[index[k]! * c + a]! * inv;
   }
-  const ar = solveLowerTransposedBlocked(L, gemm64(Y, Er, d, c, r), d, r);
+  const ar = solveLowerTransposedInPlace(L, gemm64(Y, Er, d, c, r, false), d, r);
   const rho = Float64Array.from({ length: r }, (_, k) => Math.sqrt(v[k]!));
 
-  const M = gemm64(gemm64(R, spectral(es, clampedPower(o.ridge, -1.5)), c, c, c, true, false), R, c, c, c);
-  const H = gemm64(M, gemm64(myz, ar, c, d, r), c, c, r);
+  const M = gemm64(gemm64(transpose(R, c, c), spectral(es, clampedPower(o.ridge, -1.5)), c, c, c, false), R, c, c, c, false);
+  const H = gemm64(M, gemm64(myz, ar, c, d, r, false), c, c, r, false);
   const pi = Float64Array.from(stats.counts, (n) => n / Math.max(stats.n, 1));
   const mean = new Float64Array(r);
   for (let a = 0; a < c; a++) for (let k = 0; k < r; k++) mean[k]! += pi[a]! * H[a * r + k]!;
@@ -193,18 +200,18 @@ export function canonicalFromCovariances(cov: Covariances, phiText: ArrayLike<nu
   const d = cov.dim;
   const wz = spectral(symmetricEigen(cov.szz, d), clampedPower(o.ridge, -0.5));
   const wu = spectral(symmetricEigen(cov.suu, d), clampedPower(o.ridge, -0.5));
-  const C = gemm64(gemm64(wz, cov.szu, d, d, d), wu, d, d, d);
-  const ek = symmetricEigen(gemm64(C, C, d, d, d, false, true), d);
+  const C = gemm64(gemm64(wz, cov.szu, d, d, d, false), wu, d, d, d, false);
+  const ek = symmetricEigen(gemm64(C, C, d, d, d, true), d);
   const { values: v, index } = descending(ek);
   const r = rankByEnergy(v, o.energy);
   const Vr = new Float64Array(d * r);
   for (let k = 0; k < r; k++) for (let i = 0; i < d; i++) Vr[i * r + k] = ek.vectors[index[k]! * d + i]!;
   const rho = Float64Array.from({ length: r }, (_, k) => Math.sqrt(v[k]!));
-  const ur = gemm64(wu, gemm64(C, Vr, d, d, r, true, false), d, d, r); // Wu C^T V_r (divided by rho below)
+  const ur = gemm64(wu, gemm64(transpose(C, d, d), Vr, d, d, r, false), d, d, r, false); // Wu C^T V_r (divided by rho below)
   const ec = Float64Array.from(phiText);
   for (let a = 0; a < classes; a++) for (let i = 0; i < d; i++) ec[a * d + i]! -= cov.mu[i]!;
-  const text = gemm64(gemm64(ec, wu, classes, d, d), ur, classes, d, r);
-  return projection(gemm64(wz, Vr, d, d, r), rho, cov.mz, scaleText(text, rho, classes, r), d, r, classes);
+  const text = gemm64(gemm64(ec, wu, classes, d, d, false), ur, classes, d, r, false);
+  return projection(gemm64(wz, Vr, d, d, r, false), rho, cov.mz, scaleText(text, rho, classes, r), d, r, classes);
 }
 
 /** The reference's path from the same statistics: build Szz, Suu, Szu [D', D'] and solve as written. */
@@ -213,12 +220,12 @@ export function solveEigh(stats: CcaStatistics, phiText: Float32Array, o: SolveO
   const dof = dofOf(stats.n);
   const phi = Float64Array.from(phiText);
   const szz = scaled(stats.szz, 1 / dof);
-  const suu = gemm64(gemm64(phi, scaled(stats.myy, 1 / dof), d, c, c, true, false), phi, d, c, d);
+  const suu = gemm64(gemm64(transpose(phi, c, d), scaled(stats.myy, 1 / dof), d, c, c, false), phi, d, c, d, false);
   for (let i = 0; i < d; i++) {
     szz[i * d + i]! += o.ridge;
     suu[i * d + i]! += o.ridge;
   }
-  const szu = gemm64(scaled(stats.myz, 1 / dof), phi, d, c, d, true, false);
-  const mu = gemm64(Float64Array.from(stats.counts, (n) => n / Math.max(stats.n, 1)), phi, 1, c, d);
+  const szu = gemm64(transpose(scaled(stats.myz, 1 / dof), c, d), phi, d, c, d, false);
+  const mu = gemm64(Float64Array.from(stats.counts, (n) => n / Math.max(stats.n, 1)), phi, 1, c, d, false);
   return canonicalFromCovariances({ dim: d, szz, suu, szu, mz: stats.mz, mu }, phiText, c, o);
 }
