@@ -16,6 +16,8 @@
  *   z_p = normalize(((phi(f) - m_z) Wz V_r) rho), E_c = normalize(((phi(t_c) - m_u) Wu U_r) rho)
  *   logits = z_p . E_c / tau                                                  CCAMIOnline.predict_batch
  *   The statistics grow task by task; the solve is redone after every task   Learner.train
+ *   (U_r already holds one Wu and `predict_batch` applies another, so the text side is
+ *   (phi(t_c) - m_u) Suu^-3/2 Suz Wz V_r / rho rather than textbook CCA's Suu^-1: kept as written.)
  *
  * | constant | value | from |
  * | --- | --- | --- |
