@@ -52,3 +52,10 @@ export function inUserTerms(err: unknown, src: SettingSources): unknown {
   }
   return err;
 }
+
+/** `err` with the library's way of saying an option (`pass { overwrite: true }`) replaced by the flag. */
+export function inFlagTerms(err: unknown, librarySyntax: string, flag: string): unknown {
+  if (!(err instanceof Clap4ClipError) || !err.problem.includes(librarySyntax)) return err;
+  const problem = err.problem.replace(`pass ${librarySyntax}`, `give ${flag}`).replace(librarySyntax, flag);
+  return new Clap4ClipError(problem, { file: err.file, cause: err });
+}

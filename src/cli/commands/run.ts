@@ -9,7 +9,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { methods } from '../../methods/registry.js';
-import { DEFAULT_RUN_CONFIG, flagOf, RUN_CONFIG_FIELDS, SYNTHETIC_PRESETS, type FieldSpec } from '../../run/config.js';
+import { DEFAULT_RUN_CONFIG, SYNTHETIC_PRESETS } from '../../run/config.js';
 import {
   COMPARED_METHODS, loadRunData, newInvocation, planRuns, prepareInvocation, QUICK_BENCHMARK, resumedInvocation, runInvocation, startFirstRuns,
 } from '../../run/invocation/index.js';
@@ -17,36 +17,15 @@ import type { StepRecord } from '../../run/loop.js';
 import { exitCodeFor, listenForStopSignals, StopRequest } from '../../run/signals.js';
 import { Clap4ClipError } from '../../util/errors.js';
 import {
-  JSON_OPTION, outputColumns, parseOrHelp, QUIET_OPTION, renderHelp, stringValue, UsageError, type CommandSpec, type OptionSpec, type ParsedCommandLine,
+  JSON_OPTION, outputColumns, parseOrHelp, QUIET_OPTION, renderHelp, stringValue, UsageError, type CommandSpec, type ParsedCommandLine,
 } from '../args.js';
+import { configValues, FIELD_OPTIONS } from '../runFields.js';
 import { inUserTerms } from '../userTerms.js';
 import { PROCESS_IO, type CommandIO } from './io.js';
 import { describeData, printingHooks, runJson, shellWord, type OutputMode } from './runPrint.js';
 
 export { COMPARED_METHODS, loadRunData, QUICK_BENCHMARK, type CommandIO };
 export { comparisonTable } from './runPrint.js';
-
-const FLAG_NAME = (key: string): string => flagOf(key).slice(2);
-const show = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
-
-/** How the default of a field reads: the benchmark world's value first, the full protocol's after it. */
-function defaultText(f: FieldSpec): string | undefined {
-  const quick = (QUICK_BENCHMARK as Record<string, unknown>)[f.key];
-  const full = DEFAULT_RUN_CONFIG[f.key];
-  if (quick !== undefined) return `${show(quick)}; ${show(full)} with --full${f.key === 'syntheticPreset' ? '' : ' or --data DIR'}`;
-  if (f.defaultText !== undefined) return f.defaultText;
-  if (full === null || f.boolean || (typeof full === 'object' && Object.keys(full).length === 0)) return undefined;
-  return show(full);
-}
-
-const FIELD_OPTIONS: OptionSpec[] = RUN_CONFIG_FIELDS.map((f) => ({
-  name: FLAG_NAME(f.key),
-  type: f.boolean ? 'boolean' : 'string',
-  arg: f.arg,
-  help: f.help,
-  defaultText: defaultText(f),
-  negatable: f.boolean,
-}));
 
 const bench = SYNTHETIC_PRESETS.benchmark;
 const full = SYNTHETIC_PRESETS.default;
@@ -99,14 +78,7 @@ interface ParsedArgs {
 /** The run's arguments, config keys converted by their field (`fromFlag`); UsageError on a bad command line. */
 export function parseRunArgs(args: readonly string[]): ParsedArgs {
   const p: ParsedCommandLine = parseOrHelp(RUN_SPEC, args);
-  const values: Record<string, unknown> = {};
-  const typed: Record<string, unknown> = {};
-  for (const f of RUN_CONFIG_FIELDS) {
-    const v = p.values[FLAG_NAME(f.key)];
-    if (v === undefined) continue;
-    typed[f.key] = v;
-    values[f.key] = typeof v === 'boolean' ? v : f.fromFlag ? f.fromFlag(v) : v;
-  }
+  const { values, typed } = configValues(p);
   return {
     help: p.help, full: p.values['full'] === true, force: p.values['force'] === true, json: p.values['json'] === true, quiet: p.values['quiet'] === true,
     resume: stringValue(p, 'resume') ?? null, configFile: stringValue(p, 'config') ?? null, values, typed,
