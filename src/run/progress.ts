@@ -76,7 +76,9 @@ export function liveLine(s: LiveState, columns: number): string {
     const width = Math.min(20, room - extra.length - 3);
     if (width >= 5) return `${head}${bar(width)} ${count}${run}${extra}`;
   }
-  return fitLine(`${head} ${count}${run}`, limit);
+  // Narrow terminals: the ETA matters more than the elapsed time.
+  const short = `${head} ${count}${run}`;
+  return fitLine(short.length <= limit ? short : `${head} ${count} · eta ${formatSeconds(s.runEtaSeconds)}`, limit);
 }
 
 /** What one finished task reports (a subset of the loop's `StepRecord`). */

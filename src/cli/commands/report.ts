@@ -2,6 +2,8 @@
  * `clap4clip report DIR... [--out FILE]`: a self-contained report.html comparing run directories
  * (each holding results.json, or holding run subdirectories such as a comparison folder).
  */
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { writeReport } from '../../report/writeReport.js';
 import { JSON_OPTION, parseOrHelp, QUIET_OPTION, renderHelp, stringValue, UsageError, type CommandSpec } from '../args.js';
 import type { Command } from './command.js';
@@ -49,6 +51,8 @@ export async function runReport(args: string[], io: ReportIO = process): Promise
     return 0;
   }
   if (parsed.dirs.length === 0) throw new UsageError('report: give at least one run directory; see clap4clip report --help');
+  // `--out reports/x.html` into a folder not made yet: make it, as a user expects of --out.
+  if (parsed.out !== undefined && /\.html?$/i.test(parsed.out)) await mkdir(dirname(parsed.out), { recursive: true });
   const { file, runs } = await writeReport(parsed.dirs, parsed.out);
   if (parsed.json) io.stdout.write(JSON.stringify({ report: file, runs }) + '\n');
   else if (!parsed.quiet) io.stdout.write(`wrote report of ${runs} run${runs === 1 ? '' : 's'} -> ${file}\n`);
