@@ -130,7 +130,7 @@ export function parseCommandLine(spec: CommandSpec, args: readonly string[]): Pa
 function translateParseError(spec: CommandSpec, err: unknown, args: readonly string[]): Error {
   const code = (err as { code?: string }).code;
   const message = (err as Error).message;
-  const flag = /'(-[^' ]*)/.exec(message)?.[1] ?? '';
+  const flag = /(--[\w-]+)/.exec(message)?.[1] ?? /'(-[^' ,]*)/.exec(message)?.[1] ?? '';
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return unknownOption(spec, flag.split('=')[0]!);
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
     if (args.includes('--help') || args.includes('-h')) return new HelpRequested();

@@ -8,7 +8,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { didYouMean } from '../run/config.js';
 import { Clap4ClipError } from '../util/errors.js';
-import { EXIT, EXIT_CODES_HELP, outputColumns, twoColumns, UsageError } from './args.js';
+import { EXIT, EXIT_CODES_HELP, outputColumns, twoColumns, UsageError, wrapText } from './args.js';
 import { commands } from './commands/index.js';
 
 export function usage(columns = 80): string {
@@ -17,7 +17,7 @@ export function usage(columns = 80): string {
     'Usage: clap4clip <command> [options]',
     '   or: clap4clip help <command>',
     '',
-    'Continual learning with probabilistic finetuning for CLIP (CLAP4CLIP) and the methods it is compared with.',
+    ...wrapText('Continual learning with probabilistic finetuning for CLIP (CLAP4CLIP) and the methods it is compared with.', columns),
     '',
     'Commands:',
     ...twoColumns(rows, columns),

@@ -31,12 +31,12 @@ const opt = (name: string, arg: string, help: string, defaultText?: string): Opt
 export const FEATURES_SPEC: CommandSpec = {
   name: 'features',
   summary: "Encode a dataset's images with a CLIP-family model into a features dataset (the input of `clap4clip run --data DIR`); resumable, shardable.",
-  usage: ['features --dataset NAME --root DIR --encoder ID|DIR --out DIR [options]', 'features merge --out DIR SHARD_DIR...'],
+  usage: ['features --dataset NAME --root DIR --encoder MODEL --out DIR', 'features merge --out DIR SHARD_DIR...'],
   description: ['An interrupted extraction resumes from its finished chunks when run again with the same options. `features merge` joins the shards of --shard i/N into one dataset.'],
   options: [
     opt('dataset', 'NAME', `the dataset's layout: ${DATASET_NAMES.map((n) => `${n} (${DATASETS[n].summary})`).join('; ')}`),
     opt('root', 'DIR', 'dataset folder'),
-    opt('encoder', 'ID|DIR', 'CLIP-family model id (e.g. Xenova/clip-vit-base-patch16) or a local model folder'),
+    opt('encoder', 'MODEL', 'CLIP-family model id (e.g. Xenova/clip-vit-base-patch16) or a local model folder'),
     opt('out', 'DIR', 'features dataset folder to write'),
     opt('views', '1|2', 'training views: 2 = image and its mirror image (as the paper), 1 = half the cost', '2'),
     opt('batch-size', 'N', 'images per encoder batch', '32'),

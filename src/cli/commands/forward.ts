@@ -14,7 +14,7 @@ export interface ForwardIO {
 export const FORWARD_SPEC: CommandSpec = {
   name: 'forward',
   summary: "Evaluate a CLAP head saved in the reference's parameter names on given inputs and noise (dropout off), and write logits, losses and gradients: a parity check with the reference PyTorch code.",
-  usage: ['forward --checkpoint FILE --inputs FILE --mode train|finetune|test --out FILE'],
+  usage: ['forward --checkpoint FILE --inputs FILE --mode MODE --out FILE'],
   options: [
     { name: 'checkpoint', type: 'string', arg: 'FILE', help: "CLAP head in the reference's names (safetensors: vga.layers.0.*, mu_adapters.<i>.fc.0.*, sigma_adapters.<i>.fc.0.*; metadata task_sizes, nhead, logit_scale)" },
     { name: 'inputs', type: 'string', arg: 'FILE', help: 'safetensors with features F32 [B, D], text F32 [C, P, D], labels I32 [B], eps F32 [T, C, D] (task i uses columns s_i..e_i), taskSizes I32 [tasks] (last = current)' },

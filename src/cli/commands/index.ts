@@ -30,7 +30,7 @@ export const commands: Record<string, Command> = {
     run: async (args) => (await import('./forward.js')).forwardCommand.run(args),
   },
   bench: {
-    summary: 'measure the engine on the CLAP-shaped training step (writes JSON)',
+    summary: 'measure the training step, feature extraction and the full protocol (JSON files in --out DIR)',
     run: async (args) => (await import('../../../bench/main.js')).runBench(args),
   },
 };
