@@ -50,13 +50,15 @@ export class ConfigError extends Clap4ClipError {
   }
 }
 
-/** A value as an error message shows it: numbers as numbers (NaN stays NaN), strings quoted. */
+/**
+ * A value as an error message shows it: numbers as numbers (NaN stays NaN, where JSON would say
+ * null), strings quoted, other values as JSON.
+ */
 export function shown(v: unknown): string {
   if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean' || v === undefined) return String(v);
   if (typeof v === 'string') return JSON.stringify(v);
-  if (Array.isArray(v)) return `an array of ${v.length}`;
   try {
-    return JSON.stringify(v) ?? String(v);
+    return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' && !Number.isFinite(x) ? String(x) : x)) ?? String(v);
   } catch {
     return String(v);
   }

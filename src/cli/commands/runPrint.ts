@@ -104,7 +104,10 @@ export function printingHooks(io: CommandIO, mode: OutputMode, tasks: number, co
     },
     onRunDone: (run, of, res) => {
       progressOf(run.dir, run.config).clear();
-      say(`  ${res.method}${of.repeated ? ` seed ${run.config.seed}` : ''}: average ${pct(res.averageAccuracy)}%, last ${pct(res.lastAccuracy)}% in ${res.totalSeconds.toFixed(1)}s -> ${path.join(run.dir, 'results.json')}\n`);
+      const line = `  ${res.method}${of.repeated ? ` seed ${run.config.seed}` : ''}: average ${pct(res.averageAccuracy)}%, last ${pct(res.lastAccuracy)}% in ${res.totalSeconds.toFixed(1)}s ->`;
+      const file = path.join(run.dir, 'results.json');
+      // A long path goes on its own line rather than wrapping in the middle.
+      say(line.length + 1 + file.length <= columns ? `${line} ${file}\n` : `${line}\n    ${file}\n`);
     },
     onRunsDone: (all, summaries) => {
       say('\n' + (all[0]!.synthetic ? 'Results on SYNTHETIC features (not CLIP):\n' : '') + comparisonTable(all) + '\n' + tableLegend(all, columns) + '\n');
