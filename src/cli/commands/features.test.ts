@@ -58,7 +58,7 @@ describe('clap4clip features', () => {
   it('prints help listing the datasets', async () => {
     const { code, io } = await run(['--help']);
     assert.equal(code, 0);
-    for (const name of ['cifar100', 'imagenet-r', 'imagenet-100', 'cub200', 'image-folder', 'vtab']) assert.match(io.out.join(''), new RegExp(`\\b${name} \\(`));
+    for (const name of ['cifar100', 'imagenet-r', 'imagenet-100', 'cub200', 'image-folder', 'vtab']) assert.match(io.out.join(''), new RegExp(`\\n  ${name} +\\S`));
     assert.match(io.out.join(''), /features merge --out DIR SHARD_DIR/);
   });
 

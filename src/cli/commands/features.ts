@@ -34,7 +34,7 @@ export const FEATURES_SPEC: CommandSpec = {
   usage: ['features --dataset NAME --root DIR --encoder MODEL --out DIR', 'features merge --out DIR SHARD_DIR...'],
   description: ['An interrupted extraction resumes from its finished chunks when run again with the same options. `features merge` joins the shards of --shard i/N into one dataset.'],
   options: [
-    opt('dataset', 'NAME', `the dataset's layout: ${DATASET_NAMES.map((n) => `${n} (${DATASETS[n].summary})`).join('; ')}`),
+    opt('dataset', 'NAME', `the dataset's layout, one of ${DATASET_NAMES.join(', ')} (see Datasets below)`),
     opt('root', 'DIR', 'dataset folder'),
     opt('encoder', 'MODEL', 'CLIP-family model id (e.g. Xenova/clip-vit-base-patch16) or a local model folder'),
     opt('out', 'DIR', 'features dataset folder to write'),
@@ -58,6 +58,7 @@ export const FEATURES_SPEC: CommandSpec = {
     JSON_OPTION,
     QUIET_OPTION,
   ],
+  sections: [{ title: 'Datasets', rows: DATASET_NAMES.map((n) => [n, DATASETS[n].summary] as const) }],
   examples: ['features --dataset image-folder --root photos --encoder ./tiny-clip --offline --out feats/photos'],
 };
 
