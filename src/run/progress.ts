@@ -99,7 +99,7 @@ const pct = (x: number): string => (100 * x).toFixed(2);
  */
 export function taskLine(method: string, s: TaskSummary, tasks: number, columns?: number): string {
   const mean = s.accuracies.reduce((a, b) => a + b, 0) / Math.max(1, s.accuracies.length);
-  const phases = Object.entries(s.seconds).filter(([k, v]) => k !== 'total' && v >= 0.05).map(([k, v]) => `${k} ${v.toFixed(1)}s`);
+  const phases = Object.entries(s.seconds).filter(([k, v]) => k !== 'total' && v >= 0.05).map(([k, v]) => `${k} ${formatSeconds(v)}`);
   const perTask = s.accuracies.length > 1 ? ` (${s.accuracies.map(pct).join(' ')})` : '';
   const line = `${method} task ${s.task + 1}/${tasks}: acc ${pct(mean)}%${perTask}, ECE ${s.eceDataset.toFixed(4)}, ${formatSeconds(s.seconds.total)}${phases.length ? ` (${phases.join(', ')})` : ''}`;
   return columns === undefined ? line : fitLine(line, columns - 1);
