@@ -13,7 +13,7 @@ import { DEFAULT_RUN_CONFIG, SYNTHETIC_PRESETS } from '../../run/config.js';
 import {
   COMPARED_METHODS, loadRunData, newInvocation, planRuns, prepareInvocation, QUICK_BENCHMARK, resumedInvocation, runInvocation, startFirstRuns,
 } from '../../run/invocation/index.js';
-import type { StepRecord } from '../../run/loop.js';
+import type { StepRecord } from '../../run/loopResult.js';
 import { exitCodeFor, listenForStopSignals, StopRequest } from '../../run/signals.js';
 import { Clap4ClipError } from '../../util/errors.js';
 import {

@@ -10,7 +10,7 @@ import type { InvocationHooks } from '../../run/invocation/index.js';
 import { ProgressBoard, progressStyle, type RunProgress } from '../../run/progress.js';
 import { repeatedRunsTable, type RepeatedRunsSummary } from '../../run/repeatedRuns.js';
 import { isSynthetic, type RunResults } from '../../run/results.js';
-import type { StepRecord } from '../../run/loop.js';
+import type { StepRecord } from '../../run/loopResult.js';
 import { wrapText } from '../args.js';
 import type { CommandIO } from './io.js';
 
