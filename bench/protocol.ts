@@ -4,7 +4,7 @@
  * memory 2000) with CLAP, run in a child process so that its peak resident memory is its own.
  * The authors' PyTorch loop needs about 907 s for exactly this on this machine (one thread).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,9 +29,19 @@ export interface ProtocolMeasurement {
 export async function measureProtocol(method = 'clap', extraArgs: string[] = []): Promise<ProtocolMeasurement> {
   const out = mkdtempSync(join(tmpdir(), 'clap4clip-protocol-'));
   const cleanUp = (): void => rmSync(out, { recursive: true, force: true });
+  let child: ChildProcess | null = null;
+  // A signal to this process alone (a terminal's Ctrl-C reaches the child as well): stop the
+  // child first, so nothing writes into the folder after it is removed.
   const onSignal = (signal: NodeJS.Signals): void => {
-    cleanUp();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
+    const exit = (): never => {
+      cleanUp();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    };
+    if (child === null || child.exitCode !== null || child.signalCode !== null) exit();
+    else {
+      child.once('close', exit);
+      child.kill('SIGKILL');
+    }
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -39,13 +49,14 @@ export async function measureProtocol(method = 'clap', extraArgs: string[] = [])
     const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
     const t0 = performance.now();
     // /usr/bin/time is not everywhere; the child prints its own peak RSS on exit instead.
-    const child = spawn(process.execPath, ['--import', fileURLToPath(new URL('./reportPeakRss.js', import.meta.url)), cli, 'run', '--full', '--method', method, '--out', out, '--progress', 'never', ...extraArgs], {
+    const started = spawn(process.execPath, ['--import', fileURLToPath(new URL('./reportPeakRss.js', import.meta.url)), cli, 'run', '--full', '--method', method, '--out', out, '--progress', 'never', ...extraArgs], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, ...MALLOC_TUNABLES },
     });
+    child = started;
     let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr = (stderr + d).slice(-64 * 1024); });
-    const status = await new Promise<number | null>((done) => child.on('close', (code) => done(code)));
+    started.stderr.setEncoding('utf8').on('data', (d: string) => { stderr = (stderr + d).slice(-64 * 1024); });
+    const status = await new Promise<number | null>((done) => started.on('close', (code) => done(code)));
     const wallSeconds = (performance.now() - t0) / 1e3;
     if (status !== 0) throw new Error(`protocol run failed (${status}): ${stderr.slice(-2000)}`);
     const peak = /peak-rss-mb=([\d.]+)/.exec(stderr);

@@ -31,6 +31,8 @@ test('command-line mistakes are UsageErrors naming the option, with a suggestion
   assert.throws(() => parseCommandLine(SPEC, ['--memry-size', '5']), usageError(/^demo: unknown option --memry-size \(did you mean --memory-size\?\); see clap4clip demo --help$/));
   assert.throws(() => parseCommandLine(SPEC, ['--no-quiet']), usageError(/unknown option --no-quiet/));
   assert.throws(() => parseCommandLine(SPEC, ['--zzz']), usageError(/^demo: unknown option --zzz; see/));
+  assert.throws(() => parseCommandLine(SPEC, ['--memory-sizes', '1']), usageError(/did you mean --memory-size\?/));
+  assert.throws(() => parseCommandLine(SPEC, ['--memory', '1']), usageError(/unknown option --memory \(did you mean --memory-size\?\)/));
   assert.throws(() => parseCommandLine(SPEC, ['--memory-size']), usageError(/--memory-size needs a value/));
   assert.throws(() => parseCommandLine(SPEC, ['--lr', '-1']), usageError(/--lr needs a value \(write --lr=VALUE for a value that starts with -\)/));
   assert.throws(() => parseCommandLine(SPEC, ['--quiet=yes']), usageError(/--quiet takes no value/));

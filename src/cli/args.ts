@@ -74,7 +74,9 @@ function flagNames(spec: CommandSpec): string[] {
 }
 
 function unknownOption(spec: CommandSpec, flag: string): UsageError {
-  const hint = flag.startsWith('--') ? didYouMean(flag, flagNames(spec)) : null;
+  const names = flagNames(spec);
+  // A near miss, or an option the flag begins with or abbreviates (--output for --out, --meth for --method).
+  const hint = flag.startsWith('--') && flag.length > 3 ? didYouMean(flag, names) ?? names.find((n) => flag.startsWith(n) || n.startsWith(flag)) ?? null : null;
   return new UsageError(`${spec.name}: unknown option ${flag}${hint ? ` (did you mean ${hint}?)` : ''}; see clap4clip ${spec.name} --help`);
 }
 
