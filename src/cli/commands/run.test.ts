@@ -7,6 +7,7 @@ import { validateAccuracyMatrix } from '../../eval/accuracyMatrix.js';
 import { parseRunArgs, runCommand } from './run.js';
 import { recordingIO } from './io.js';
 import { synthCommand } from './synth.js';
+import { StopRequest } from '../../run/signals.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -258,4 +259,20 @@ test('--force over another layout removes the earlier runs this one does not wri
   assert.equal(await runCommand([...zs, '--force'], recordingIO()), 0);
   assert.deepEqual(await list(), ['accuracy_matrix.csv', 'checkpoint', 'config.json', 'notes.txt', 'report.html', 'results.json']);
   assert.equal(await readFile(join(dir, 'notes.txt'), 'utf8'), 'mine');
+});
+
+test('--json: one JSON document on stdout, also when the run is stopped (with the command that resumes it)', async () => {
+  const dir = await tempDir();
+  const io = recordingIO();
+  assert.equal(await runCommand([...TINY, '--method', 'zeroshot', '--out', dir, '--json'], io), 0);
+  const done = JSON.parse(io.out.join('')) as { status: string; directory: string; report: string; runs: { method: string; averageAccuracy: number }[] };
+  assert.deepEqual([done.status, done.directory, done.report, done.runs.map((r) => r.method)], ['complete', dir, join(dir, 'report.html'), ['zeroshot']]);
+  assert.equal(done.runs[0]!.averageAccuracy, (await readResults(dir))['averageAccuracy']);
+  const stopped = recordingIO();
+  const stop = new StopRequest();
+  stop.request('SIGINT');
+  const other = await tempDir();
+  assert.equal(await runCommand([...TINY, '--method', 'zeroshot', '--out', other, '--json'], stopped, { stop }), 130);
+  assert.deepEqual(JSON.parse(stopped.out.join('')), { status: 'interrupted', directory: other, reason: 'SIGINT', resume: `clap4clip run --resume ${other}` });
+  assert.match(stopped.err.join(''), /interrupted by SIGINT/);
 });

@@ -151,7 +151,9 @@ export async function runCommand(args: string[], io: CommandIO = PROCESS_IO, opt
       hooks.board?.clear();
       if (outcome.status === 'interrupted') {
         const of = outcome.dir !== inv.root ? ` of ${outcome.dir}` : '';
-        io.stderr.write(`clap4clip: ${outcome.interruption.message}${of}; resume with \`clap4clip run --resume ${shellWord(inv.root)}\`\n`);
+        const resume = `clap4clip run --resume ${shellWord(inv.root)}`;
+        io.stderr.write(`clap4clip: ${outcome.interruption.message}${of}; resume with \`${resume}\`\n`);
+        if (mode === 'json') io.stdout.write(JSON.stringify({ status: 'interrupted', directory: inv.root, reason: outcome.interruption.reason, resume }) + '\n');
         return exitCodeFor(outcome.interruption.reason);
       }
       const { report } = outcome;
