@@ -6,7 +6,7 @@ import { CLASSIFIER_FORMAT, CLASSIFIER_VERSION, parseStateFile } from '../api/pe
 import { resolveRunConfig } from '../run/config.js';
 import { Clap4ClipError, ConfigError, DataError, shown } from '../util/errors.js';
 import { UsageError } from './args.js';
-import { inFlagTerms, inUserTerms, type SettingSources } from './userTerms.js';
+import { inFlagTerms, inUserTerms, keysAsFlags, type SettingSources } from './userTerms.js';
 
 const none: SettingSources = { command: 'run', flags: {}, configFile: null, fileKeys: new Set() };
 const caught = (f: () => unknown): unknown => {
@@ -50,4 +50,14 @@ test("the library's syntax becomes the flag; a saved classifier naming an unknow
   assert.equal(cli.message, 'out/dir: already contains a features dataset (manifest.json); give --overwrite to replace it');
   const state = { format: CLASSIFIER_FORMAT, version: CLASSIFIER_VERSION, settings: { method: 'clapp' } };
   assert.throws(() => parseStateFile(state, 'saved/state.json'), (e: unknown) => e instanceof DataError && e.file === 'saved/state.json' && /settings\.method "clapp" is not a method of this clap4clip \(one of \[clap, /.test(e.message));
+});
+
+test('a run directory holding other settings names them as flags', () => {
+  assert.equal(
+    keysAsFlags('holds a run with a different config; differing keys: memorySize (1000 -> 5), method ("clap" -> "zeroshot") (choose another --out, or --force to replace that run)'),
+    'holds a run with a different config; differing keys: --memory-size (1000 -> 5), --method ("clap" -> "zeroshot") (choose another --out, or --force to replace that run)',
+  );
+  assert.equal(keysAsFlags('cannot resume with a changed config; differing keys: method, seed'), 'cannot resume with a changed config; differing keys: --method, --seed');
+  const err = inUserTerms(new Clap4ClipError('holds a run with a different config; differing keys: increment (5 -> 2)', { file: 'runs/x' }), none) as Clap4ClipError;
+  assert.deepEqual([err.file, err.message], ['runs/x', 'runs/x: holds a run with a different config; differing keys: --increment (5 -> 2)']);
 });

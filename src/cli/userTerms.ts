@@ -3,7 +3,7 @@
  * the flag that implied a value (`--few-shot`), or the file it came from (the --config file, a
  * class-order file), instead of the config key the core names.
  */
-import { flagOf } from '../run/config.js';
+import { flagOf, RUN_CONFIG_FIELDS } from '../run/config.js';
 import { Clap4ClipError, ConfigError } from '../util/errors.js';
 import { UsageError } from './args.js';
 
@@ -24,8 +24,20 @@ function bareProblem(err: ConfigError): string {
   return err.problem.replace(/^config: "[^"]*" /, '').replace(/^config: /, '').replace(/^scenario: /, '');
 }
 
+/** "differing keys: memorySize (1000 -> 5)" of a run directory's check, with the keys as flags. */
+export function keysAsFlags(problem: string): string {
+  const at = problem.indexOf('differing keys: ');
+  if (at < 0) return problem;
+  const keys = new Set<string>(RUN_CONFIG_FIELDS.map((f) => f.key));
+  const list = problem.slice(at).replace(/(: |, )([A-Za-z]+)(?= \(|,|$)/g, (m, sep: string, key: string) => (keys.has(key) ? `${sep}${flagOf(key)}` : m));
+  return problem.slice(0, at) + list;
+}
+
 /** `err` in the user's terms when it is a ConfigError about a setting they gave; else `err` itself. */
 export function inUserTerms(err: unknown, src: SettingSources): unknown {
+  if (err instanceof Clap4ClipError && !(err instanceof ConfigError) && err.problem.includes('differing keys: ')) {
+    return new Clap4ClipError(keysAsFlags(err.problem), { file: err.file, cause: err });
+  }
   if (!(err instanceof ConfigError) || err.file !== undefined) return err;
   const { key } = err;
   const problem = bareProblem(err);
