@@ -246,7 +246,7 @@ export function exampleLines(command: string, columns: number): string[] {
 }
 
 function optionLabel(o: OptionSpec): string {
-  const long = `--${o.name}${o.type === 'string' ? ` ${o.arg ?? 'VALUE'}` : ''}`;
+  const long = `--${o.name}${o.type === 'string' ? ` ${o.arg || 'VALUE'}` : ''}`;
   return o.short ? `-${o.short}, ${long}` : long;
 }
 
