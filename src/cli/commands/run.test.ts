@@ -196,10 +196,10 @@ test('a different config is refused naming the keys unless --force; the same con
   const args = [...TINY, '--method', 'clip-adapter', '--epochs', '1', '--out', dir];
   assert.equal(await runCommand(args, recordingIO()), 0);
   await assert.rejects(runCommand([...args, '--seed', '3', '--batch-size', '16'], recordingIO()), (e: Error) => {
-    assert.match(e.message, /holds a run with a different config; differing keys: batchSize \(32 -> 16\), seed \(0 -> 3\) \(choose another --out, or --force to replace that run\)/);
+    assert.match(e.message, /holds a run with a different config; differing keys: --batch-size \(32 -> 16\), --seed \(0 -> 3\) \(choose another --out, or --force to replace that run\)/);
     return true;
   });
-  await assert.rejects(runCommand(['--resume', dir, '--epochs', '3', '--memory-size', '10'], recordingIO()), /cannot resume with a changed config; differing keys: epochs \(1 -> 3\), memorySize \(1000 -> 10\)/);
+  await assert.rejects(runCommand(['--resume', dir, '--epochs', '3', '--memory-size', '10'], recordingIO()), /cannot resume with a changed config; differing keys: --epochs \(1 -> 3\), --memory-size \(1000 -> 10\)/);
   await assert.rejects(runCommand(['--resume', dir, '--force'], recordingIO()), /--force and --resume contradict each other/);
   await assert.rejects(runCommand(['--resume', dir, '--out', join(dir, 'elsewhere')], recordingIO()), /name different directories/);
   assert.equal(await runCommand([...args, '--seed', '3', '--force'], recordingIO()), 0);
@@ -221,7 +221,7 @@ test('--resume of a finished run rebuilds the same results from its checkpoint; 
 test('a comparison is resumed as a comparison: --method is a changed config', async () => {
   const dir = await tempDir();
   assert.equal(await runCommand([...TINY, '--epochs', '1', '--samples', '2', '--out', dir], recordingIO()), 0);
-  await assert.rejects(runCommand(['--resume', dir, '--method', 'clap'], recordingIO()), /differing keys: method \(comparison of zeroshot, clip-adapter, clap -> "clap"\)/);
+  await assert.rejects(runCommand(['--resume', dir, '--method', 'clap'], recordingIO()), /differing keys: --method \(comparison of zeroshot, clip-adapter, clap -> "clap"\)/);
   await assert.rejects(runCommand([...TINY, '--epochs', '1', '--samples', '2', '--method', 'zeroshot', '--out', dir], recordingIO()), /differing keys: layout \(comparison -> one run\)/);
   assert.equal(await runCommand(['--resume', dir], recordingIO()), 0);
 });
@@ -252,7 +252,7 @@ test('--force over another layout removes the earlier runs this one does not wri
   const zs = [...TINY, '--method', 'zeroshot', '--out', dir];
   assert.equal(await runCommand([...zs, '--runs', '3'], recordingIO()), 0);
   await writeFile(join(dir, 'notes.txt'), 'mine');
-  await assert.rejects(runCommand([...zs, '--runs', '2'], recordingIO()), /differing keys: runs \(3 -> 2\)/);
+  await assert.rejects(runCommand([...zs, '--runs', '2'], recordingIO()), /differing keys: --runs \(3 -> 2\)/);
   assert.equal(await runCommand([...zs, '--runs', '2', '--force'], recordingIO()), 0);
   const list = async () => (await readdir(dir)).filter((e) => !e.startsWith('.')).sort();
   assert.deepEqual(await list(), ['invocation.json', 'notes.txt', 'report.html', 'run-0', 'run-1', 'summary.json']);
