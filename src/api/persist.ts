@@ -14,7 +14,8 @@
  * Writing and reading the directory is the committed-directory protocol of `util/committedDir.ts`
  * (as for checkpoints): a save goes into a new directory, every file fsynced, COMPLETE last; then
  * `latest` is replaced atomically (the commit point) and only after that are older saves removed.
- * A crash at any point leaves the previous save loadable. Loading trusts nothing: it follows
+ * A crash at any point leaves the previous save loadable. The folder is locked while a save is
+ * written (`util/dirLock.ts`): a second save into it, from another process or call, is refused. Loading trusts nothing: it follows
  * `latest`, requires COMPLETE, checks the checksums, then every field.
  */
 import * as path from 'node:path';
@@ -27,6 +28,7 @@ import type { TaskInfo } from '../methods/method.js';
 import { METHOD_NAMES } from '../methods/registry.js';
 import { PARAMS_FILE, STATE_FILE } from '../run/checkpoint.js';
 import { readCommittedDir, writeCommittedDir, type CommittedDirLayout } from '../util/committedDir.js';
+import { withDirLock } from '../util/dirLock.js';
 import { DataError, shown } from '../util/errors.js';
 import { methodFromState, type ClassifierSettings, type ModelState, type TensorSource } from './core.js';
 import type { NoveltyCalibration } from './types.js';
@@ -94,7 +96,9 @@ export async function saveClassifier(dir: string, settings: ClassifierSettings, 
   const text = Buffer.from(JSON.stringify(stateFile, null, 1) + '\n');
   const bytes: Record<(typeof FILES)[number], Uint8Array> = { [PARAMS_FILE]: params, [FEATURES_FILE]: features, [STATE_FILE]: text };
 
-  return writeCommittedDir(path.resolve(dir), LAYOUT, bytes, { sequence: state.tasks.length });
+  // One writer per folder: a save() into a folder another process (or call) is saving into is refused.
+  const root = path.resolve(dir);
+  return withDirLock(root, { command: `save(${JSON.stringify(dir)})` }, () => writeCommittedDir(root, LAYOUT, bytes, { sequence: state.tasks.length }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -133,7 +137,7 @@ export function parseStateFile(raw: unknown, file: string): ClassifierStateFile 
   if (raw['version'] !== CLASSIFIER_VERSION) fail(`unsupported version ${JSON.stringify(raw['version'])} (this clap4clip reads version ${CLASSIFIER_VERSION})`);
   const s = isObj(raw['settings']) ? raw['settings'] : fail('"settings" must be an object');
   if (typeof s['method'] !== 'string') fail('settings.method must be a string');
-  if (!METHOD_NAMES.includes(s['method'] as string)) fail(`settings.method ${shown(s['method'])} is not a method of this clap4clip (one of [${METHOD_NAMES.join(', ')}])`);
+  if (!(METHOD_NAMES as readonly string[]).includes(s['method'] as string)) fail(`settings.method ${shown(s['method'])} is not a method of this clap4clip (one of [${METHOD_NAMES.join(', ')}])`);
   if (!isObj(s['methodOptions'])) fail('settings.methodOptions must be an object');
   const mem = isObj(s['memory']) ? s['memory'] : fail('settings.memory must be an object');
   const budget = { kind: mem['kind'], size: mem['size'] } as MemoryBudget;

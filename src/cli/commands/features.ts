@@ -5,6 +5,7 @@
 import { DATASET_NAMES, DATASETS, isDatasetName, readDataset } from '../../data/datasets/registry.js';
 import { loadTemplatesFile } from '../../data/datasets/templates.js';
 import { extractFeatures, mergeShards, type ExtractOptions, type ExtractProgress } from '../../encoders/featureCache.js';
+import { importClipModule } from '../../encoders/clipModule.js';
 import type { ClipEncoder } from '../../encoders/types.js';
 import { Clap4ClipError } from '../../util/errors.js';
 import { PROCESS_IO, type CommandIO } from './io.js';
@@ -18,12 +19,9 @@ export type LoadClipEncoder = (
   opts: { offline?: boolean; cacheDir?: string; dtype?: string; device?: string; threads?: number },
 ) => Promise<ClipEncoder>;
 
-/** Loaded lazily (and through a computed specifier) so this command works and compiles on its own. */
+/** Loaded on use: transformers.js is optional, and a missing one becomes an error naming it. */
 async function defaultLoader(): Promise<LoadClipEncoder> {
-  const specifier = '../../encoders/clip.js';
-  const mod = (await import(specifier)) as { loadClipEncoder?: LoadClipEncoder };
-  if (typeof mod.loadClipEncoder !== 'function') throw new Clap4ClipError('encoders/clip.js does not export loadClipEncoder');
-  return mod.loadClipEncoder;
+  return (await importClipModule()).loadClipEncoder;
 }
 
 const opt = (name: string, arg: string, help: string, defaultText?: string): OptionSpec => ({ name, type: 'string', arg, help, defaultText });
@@ -43,6 +41,7 @@ export const FEATURES_SPEC: CommandSpec = {
     opt('chunk-size', 'N', 'images per resumable chunk', '1024'),
     opt('shard', 'i/N', 'compute shard i of N (0-based, e.g. a job array index); then `features merge`'),
     opt('on-bad-image', 'MODE', 'fail, or skip (corrupt images are listed in DIR/bad_images.json)', 'fail'),
+    opt('on-empty-class', 'MODE', 'fail, or skip (a class with no training or no test images is left out, with a warning)', 'fail'),
     opt('templates', 'FILE', 'prompt templates (JSON array, or one per line, each with {})', "the dataset's"),
     opt('class-names', 'FILE', 'class names, one per line in label order (or JSON {"folder": "name"})'),
     opt('train-list', 'FILE', 'training split list: "relative/path label" per line'),
@@ -131,6 +130,7 @@ export async function featuresCommand(args: string[], io: CommandIO = PROCESS_IO
   const views = intValue(FEATURES_SPEC, p, 'views', 1) ?? 2;
   if (views !== 1 && views !== 2) throw new UsageError(`features: --views must be 1 or 2, got ${views}`);
   const onBad = choiceValue(FEATURES_SPEC, p, 'on-bad-image', ['skip', 'fail'] as const) ?? 'fail';
+  const onEmpty = choiceValue(FEATURES_SPEC, p, 'on-empty-class', ['skip', 'fail'] as const) ?? 'fail';
   const fraction = flags.get('--test-fraction');
   if (fraction !== undefined && !(Number(fraction) >= 0 && Number(fraction) < 1)) throw new UsageError(`features: --test-fraction must be in [0, 1), got ${JSON.stringify(fraction)}`);
   const shardArg = flags.get('--shard');
@@ -147,6 +147,7 @@ export async function featuresCommand(args: string[], io: CommandIO = PROCESS_IO
     testList: flags.get('--test-list'),
     splitSeed: intValue(FEATURES_SPEC, p, 'split-seed', 0),
     testFraction: fraction === undefined ? undefined : Number(fraction),
+    emptyClasses: onEmpty,
   });
   const opts: Omit<ExtractOptions, 'encoder'> = {
     dataset: images,

@@ -7,7 +7,6 @@
  * so the count cannot drift from the code. For ViT-B/16 (D = 512) CLAP has 4,204,032 VGA
  * parameters (built with the first task) and 525,312 per task (one mu/sigma encoder pair).
  */
-import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseManifest, MANIFEST_FILE } from '../../data/featuresDataset.js';
 import { splitTasks } from '../../data/scenario.js';
@@ -19,6 +18,7 @@ import { Clap4ClipError } from '../../util/errors.js';
 import { intValue, JSON_OPTION, parseOrHelp, QUIET_OPTION, renderHelp, stringValue, UsageError, type CommandSpec } from '../args.js';
 import { configValues, FIELD_OPTIONS } from '../runFields.js';
 import { inUserTerms } from '../userTerms.js';
+import { readInputText } from '../../util/inputFile.js';
 
 export interface ParamsSetup {
   config: RunConfig;
@@ -169,12 +169,7 @@ export function parseParamsArgs(args: readonly string[]): ParsedParamsArgs {
 }
 
 async function readJson(file: string, what: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new Clap4ClipError(`cannot read the ${what} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { file, cause: err });
-  }
+  const text = await readInputText(file, what);
   try {
     return JSON.parse(text);
   } catch (err) {

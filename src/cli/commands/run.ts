@@ -7,7 +7,6 @@
  * base, flags override it. Without any data option the data is the `benchmark` synthetic world
  * (QUICK_BENCHMARK, whose values --help shows as the defaults); --full uses the CIFAR-100-sized one.
  */
-import { readFile } from 'node:fs/promises';
 import { methods } from '../../methods/registry.js';
 import { DEFAULT_RUN_CONFIG, SYNTHETIC_PRESETS } from '../../run/config.js';
 import {
@@ -21,6 +20,7 @@ import {
 } from '../args.js';
 import { configValues, FIELD_OPTIONS } from '../runFields.js';
 import { inUserTerms } from '../userTerms.js';
+import { readInputText } from '../../util/inputFile.js';
 import { PROCESS_IO, type CommandIO } from './io.js';
 import { describeData, printingHooks, runJson, shellWord, type OutputMode } from './runPrint.js';
 
@@ -86,13 +86,7 @@ export function parseRunArgs(args: readonly string[]): ParsedArgs {
 }
 
 async function readConfigFile(file: string): Promise<Record<string, unknown>> {
-  let textContent: string;
-  try {
-    textContent = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Clap4ClipError(code === 'EISDIR' ? 'the config file is a directory, not a JSON file' : `cannot read the config file (${code ?? (err as Error).message})`, { file, cause: err });
-  }
+  const textContent = await readInputText(file, 'config file');
   let value: unknown;
   try {
     value = JSON.parse(textContent);
@@ -141,13 +135,13 @@ export async function runCommand(args: string[], io: CommandIO = PROCESS_IO, opt
     const firstRuns = await startFirstRuns(plan, ds);
     const tasks = firstRuns[0]!.scenario.tasks.length;
     if (mode === 'text') io.stdout.write(describeData(first, ds, tasks, columns) + '\n');
-    await prepareInvocation(inv, plan);
+    const lock = await prepareInvocation(inv, plan);
 
     const stop = options.stop ?? new StopRequest();
     const stopListening = options.stop ? () => undefined : listenForStopSignals(stop, io.stderr);
     const hooks = printingHooks(io, mode, tasks, columns, options.onStep);
     try {
-      const outcome = await runInvocation(inv, plan, ds, firstRuns, { stop, hooks });
+      const outcome = await runInvocation(inv, plan, ds, firstRuns, { stop, lock, hooks });
       hooks.board?.clear();
       if (outcome.status === 'interrupted') {
         const of = outcome.dir !== inv.root ? ` of ${outcome.dir}` : '';
