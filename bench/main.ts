@@ -13,7 +13,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { gemm } from '../src/engine/ops/matmul.js';
 import { writeJsonAtomic } from '../src/util/atomicWrite.js';
-import { choiceValue, intValue, JSON_OPTION, parseOrHelp, QUIET_OPTION, renderHelp, stringValue, type CommandSpec } from '../src/cli/args.js';
+import { choiceValue, intValue, parseOrHelp, renderHelp, stringValue } from '../src/cli/args.js';
+import { BENCH_PARTS as PARTS, BENCH_SPEC } from '../src/cli/commands/benchSpec.js';
 import { createClapStep, type PhaseTimes } from './clapStep.js';
 import { measureTorchStep } from './torchReference.js';
 import { MALLOC_TUNABLES } from '../src/cli/mallocTunables.js';
@@ -36,24 +37,6 @@ function gemmThroughput(m: number, k: number, n: number): number {
   }
   return (2 * m * k * n) / median(times) / 1e6;
 }
-
-const PARTS = ['engine', 'protocol', 'features'] as const;
-
-export const BENCH_SPEC: CommandSpec = {
-  name: 'bench',
-  summary: 'Measure the engine and the pipeline, and write the figures as JSON: engine.json (the CLAP-shaped training step, against PyTorch when /usr/bin/python3 has it), features.json (feature extraction on a random ViT-B/16-sized tower, builds a 345 MB model once), protocol.json (the full CIFAR-100-sized protocol, about 10 minutes). All three take about 15 minutes.',
-  usage: ['bench [options]'],
-  options: [
-    { name: 'only', type: 'string', arg: PARTS.join('|'), help: 'run one benchmark' },
-    { name: 'out', type: 'string', arg: 'DIR', help: 'directory for the JSON files', defaultText: 'bench-results in the current directory' },
-    { name: 'steps', type: 'string', arg: 'N', help: 'measured training steps of the engine benchmark', defaultText: '30' },
-    { name: 'warmup', type: 'string', arg: 'N', help: 'warm-up steps of the engine benchmark', defaultText: '5' },
-    { name: 'no-torch', type: 'boolean', help: 'do not measure the PyTorch step' },
-    JSON_OPTION,
-    QUIET_OPTION,
-  ],
-  examples: ['bench --only engine --steps 3 --warmup 1 --no-torch --out bench-results'],
-};
 
 interface BenchOptions { out: string; steps: number; warmup: number; withTorch: boolean; log: (line: string) => void }
 

@@ -48,7 +48,7 @@ test('exit codes: 2 for a wrong command line (with suggestions), 1 for a failure
     [['run', ...TINY.slice(0, 2), '--few-shot'], 2, /run: --few-shot \(a first task of 60 classes\): base task size must be an integer in \[1, 10\], got 60/],
     [['run', ...TINY.slice(0, 2), '--increment', '7'], 2, /run: --increment 7: 10 classes do not split/],
     [['synth'], 2, /synth: --out is required/],
-    [['run', '--config', 'missing.json'], 1, /^clap4clip: missing.json: cannot read the config file \(ENOENT\)/],
+    [['run', '--config', 'missing.json'], 1, /^clap4clip: missing\.json: config file not found$/m],
   ];
   for (const [args, code, message] of cases) {
     const r = cli(...args);

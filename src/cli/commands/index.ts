@@ -42,6 +42,17 @@ export const commands: Record<string, Command> = {
   },
   bench: {
     summary: 'measure the training step, feature extraction and the full protocol (JSON files in --out DIR)',
-    run: async (args) => (await importBench()).runBench(args),
+    run: async (args) => {
+      // Help and argument mistakes are answered without the benchmarks, which a package lacks.
+      const { BENCH_PARTS, BENCH_SPEC } = await import('./benchSpec.js');
+      const { choiceValue, parseOrHelp, renderHelp } = await import('../args.js');
+      const parsed = parseOrHelp(BENCH_SPEC, args);
+      if (parsed.help) {
+        process.stdout.write(renderHelp(BENCH_SPEC) + '\n');
+        return 0;
+      }
+      choiceValue(BENCH_SPEC, parsed, 'only', BENCH_PARTS);
+      return (await importBench()).runBench(args);
+    },
   },
 };
