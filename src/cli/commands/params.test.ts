@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Clap4ClipError } from '../../util/errors.js';
-import { countMethodParameters, paramsCommand, paramsSetupFromArgs, parseParamsArgs, type ParamsReport } from './params.js';
+import { countMethodParameters, type ParamsReport } from '../../run/parameterCount.js';
+import { paramsCommand, paramsSetupFromArgs, parseParamsArgs } from './params.js';
 
 const dirs: string[] = [];
 after(async () => {

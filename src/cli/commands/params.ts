@@ -1,105 +1,16 @@
 /**
- * `clap4clip params`: trainable and total parameters of a method, per module and per task.
- *
- * The numbers come from the method itself: it is built for real and taken through beginTask (on
- * zero text features of the right shape; no parameter count depends on their values) / setPhase /
- * endTask like the task step does, and its tensors are counted. No formula is written down here,
- * so the count cannot drift from the code. For ViT-B/16 (D = 512) CLAP has 4,204,032 VGA
- * parameters (built with the first task) and 525,312 per task (one mu/sigma encoder pair).
+ * `clap4clip params`: trainable and total parameters of a method, per module and per task: parse,
+ * count (`run/parameterCount.ts`), print.
  */
-import * as path from 'node:path';
-import { parseManifest, MANIFEST_FILE } from '../../data/featuresDataset.js';
 import { splitTasks } from '../../data/scenario.js';
-import { Rng } from '../../engine/random.js';
-import type { Method, TaskInfo } from '../../methods/method.js';
-import { createMethod } from '../../methods/registry.js';
-import { resolveRunConfig, SYNTHETIC_PRESETS, type RunConfig } from '../../run/config.js';
+import type { TaskInfo } from '../../methods/method.js';
+import { resolveRunConfig, type RunConfig } from '../../run/config.js';
+import { countMethodParameters, dataShapeOf, type ParamsReport, type ParamsSetup } from '../../run/parameterCount.js';
 import { Clap4ClipError } from '../../util/errors.js';
 import { intValue, JSON_OPTION, parseOrHelp, QUIET_OPTION, renderHelp, stringValue, UsageError, type CommandSpec } from '../args.js';
 import { configValues, FIELD_OPTIONS } from '../runFields.js';
 import { inUserTerms } from '../userTerms.js';
 import { readInputText } from '../../util/inputFile.js';
-
-export interface ParamsSetup {
-  config: RunConfig;
-  dim: number;
-  numClasses: number;
-  tasks: TaskInfo[];
-}
-
-export interface ModuleCount {
-  /** First name segment, with the index for lists: `vga`, `encoders.3`, `previous`. */
-  module: string;
-  tensors: number;
-  parameters: number;
-  /** Trainable while learning the last task. */
-  trainable: number;
-}
-
-export interface TaskCount {
-  task: number;
-  classStart: number;
-  classEnd: number;
-  /** All tensors once the task has begun, and the change from the previous task's total. */
-  total: number;
-  added: number;
-  /** Trainable while learning the task, and during its class-balanced finetuning (null for task 0: none). */
-  trainable: { train: number; finetune: number | null };
-}
-
-export interface ParamsReport {
-  method: string;
-  dim: number;
-  numClasses: number;
-  modules: ModuleCount[];
-  perTask: TaskCount[];
-  total: number;
-}
-
-function moduleOf(name: string): string {
-  const [a, b] = name.split('.');
-  return b !== undefined && /^\d+$/.test(b) ? `${a}.${b}` : a!;
-}
-
-const count = (method: Method, trainableOnly: boolean): number =>
-  method.namedParameters().reduce((n, [, t]) => n + (!trainableOnly || t.requiresGrad ? t.size : 0), 0);
-
-/** Builds the method of `setup` and counts its tensors through every task. */
-export async function countMethodParameters(setup: ParamsSetup): Promise<ParamsReport> {
-  const { config, dim, numClasses, tasks } = setup;
-  const method = await createMethod(config.method, { dim, logitScale: 100, samples: config.samples, batchSize: config.batchSize, methodOptions: config.methodOptions });
-  const rng = new Rng(config.seed);
-  const trains = method.traits.sgd.train !== null;
-  const perTask: TaskCount[] = [];
-  let modules: ModuleCount[] = [];
-  let before = 0;
-  for (const task of tasks) {
-    method.beginTask(task, { textPerTemplate: new Float32Array((task.classEnd - task.classStart) * dim), numTemplates: 1 }, rng);
-    const total = count(method, false);
-    const train = trains ? count(method, true) : 0;
-    if (task.index === tasks.length - 1) {
-      const byModule = new Map<string, ModuleCount>();
-      for (const [name, t] of method.namedParameters()) {
-        const key = moduleOf(name);
-        const m = byModule.get(key) ?? { module: key, tensors: 0, parameters: 0, trainable: 0 };
-        m.tensors++;
-        m.parameters += t.size;
-        if (trains && t.requiresGrad) m.trainable += t.size;
-        byModule.set(key, m);
-      }
-      modules = [...byModule.values()];
-    }
-    let finetune: number | null = null;
-    if (task.index > 0) {
-      method.setPhase('finetune');
-      finetune = method.traits.sgd.finetune !== null ? count(method, true) : 0;
-    }
-    method.endTask(task, rng);
-    perTask.push({ task: task.index, classStart: task.classStart, classEnd: task.classEnd, total, added: total - before, trainable: { train, finetune } });
-    before = total;
-  }
-  return { method: method.name, dim, numClasses, modules, perTask, total: perTask.at(-1)?.total ?? 0 };
-}
 
 const fmt = (n: number | null): string => (n === null ? '-' : n.toLocaleString('en-US'));
 
@@ -177,17 +88,6 @@ async function readJson(file: string, what: string): Promise<unknown> {
   }
 }
 
-/** D and C of the config's data: the synthetic world's, or a features directory's manifest. */
-async function dataShape(config: RunConfig): Promise<{ dim: number; numClasses: number }> {
-  if (config.data === 'synthetic') {
-    const w = { ...SYNTHETIC_PRESETS[config.syntheticPreset], ...config.syntheticOptions };
-    return { dim: w.dim, numClasses: w.numClasses };
-  }
-  const file = path.join(config.data, MANIFEST_FILE);
-  const m = parseManifest(await readJson(file, 'features manifest'), file);
-  return { dim: m.dim, numClasses: m.classNames.length };
-}
-
 /** The setup of the command line: config file, then flags; --dim/--classes/--tasks override the data. */
 export async function paramsSetupFromArgs(parsed: ParsedParamsArgs): Promise<ParamsSetup> {
   const fromFile = parsed.configFile === null ? {} : await readJson(parsed.configFile, 'config file');
@@ -200,7 +100,7 @@ export async function paramsSetupFromArgs(parsed: ParsedParamsArgs): Promise<Par
     throw inUserTerms(err, sources);
   }
   const needData = parsed.dim === null || parsed.classes === null;
-  const shape = needData ? await dataShape(config) : { dim: parsed.dim!, numClasses: parsed.classes! };
+  const shape = needData ? await dataShapeOf(config) : { dim: parsed.dim!, numClasses: parsed.classes! };
   const dim = parsed.dim ?? shape.dim;
   const numClasses = parsed.classes ?? shape.numClasses;
   let tasks: TaskInfo[];
