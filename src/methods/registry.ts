@@ -43,6 +43,16 @@ export const methods: Readonly<Record<string, MethodEntry>> = Object.freeze({
     source: 'Gao et al. 2021, "CLIP-Adapter"; as run in the CLAP4CLIP reference code',
     create: async (setup: MethodSetup) => createClipAdapter(setup),
   },
+  simplecil: {
+    description: 'SimpleCIL: cosine prototype classifier, class means of the image features, nothing trained',
+    source: 'Zhou et al. 2023, "Revisiting class-incremental learning with pre-trained models"; github.com/zhoudw-zdw/RevisitingCIL, LAMDA-CL/C3Box',
+    create: async (setup: MethodSetup) => (await import('./simplecil.js')).createSimpleCil(setup),
+  },
+  ranpac: {
+    description: 'RanPAC (no Phase 1): ReLU random projection (M = 10000), ridge readout on accumulated Gram statistics',
+    source: 'McDonnell et al., NeurIPS 2023, "RanPAC"; github.com/RanPAC/RanPAC',
+    create: async (setup: MethodSetup) => (await import('./ranpac/ranpac.js')).createRanPac(setup),
+  },
 });
 
 /** Every method name, in registry order. */
