@@ -1,6 +1,6 @@
 /**
- * `clap4clip run`: train and evaluate one method, or (without --method) compare zeroshot,
- * clip-adapter and clap on the same data and print a table.
+ * `clap4clip run`: train and evaluate one method, or compare several on the same data and print a
+ * table (--methods a,b,c; without --method or --methods: zeroshot, clip-adapter and clap).
  *
  * Flags are the config keys in kebab-case (`--finetune-epochs 2` sets `finetuneEpochs`); a JSON
  * file given with --config supplies a base, flags override it. Without any data option the data
@@ -27,7 +27,7 @@ import { PROCESS_IO, type CommandIO } from './io.js';
 export { COMPARED_METHODS, loadRunData, QUICK_BENCHMARK, type CommandIO };
 
 const FLAG_TO_FIELD = new Map<string, FieldSpec>(RUN_CONFIG_FIELDS.map((f) => [flagOf(f.key), f]));
-const EXTRA_FLAGS = ['--config', '--full', '--resume', '--force', '--help', '-h'];
+const EXTRA_FLAGS = ['--config', '--full', '--resume', '--force', '--methods', '--help', '-h'];
 
 export function runHelp(): string {
   const rows = RUN_CONFIG_FIELDS.map((f) => {
@@ -37,13 +37,18 @@ export function runHelp(): string {
   });
   const methodRows = Object.entries(methods).map(([n, m]) => `  ${n.padEnd(20)} ${m.description}`);
   return [
-    'Usage: clap4clip run [--config file.json] [--data DIR|synthetic] [--method NAME] [--seed N] [--out DIR] [options]',
+    'Usage: clap4clip run [--config file.json] [--data DIR|synthetic] [--method NAME | --methods A,B,...] [--seed N] [--out DIR] [options]',
     '       clap4clip run --resume DIR',
     '',
-    'Without --method: runs zeroshot, clip-adapter and clap on the same data and prints a comparison.',
+    `Without --method: compares the methods of --methods (default ${COMPARED_METHODS.join(', ')}) on the same data,`,
+    'protocol and seeds, one run directory per method, and prints a table.',
     'Without --data: the synthetic "benchmark" world (100 classes, 10 tasks, 60/30 images per class, D = 256,',
     'memory 1000), a few minutes on 2 cores. Results on synthetic features are labelled synthetic.',
-    'When comparing, --method-options go to clap only.',
+    '',
+    'Method options in a comparison: --method-options is a JSON object keyed by method name, e.g.',
+    `  --methods clap,ranpac --method-options '{"clap":{"laspWeight":10},"ranpac":{"M":2000}}'`,
+    '(methods without an entry get their defaults). A flat object ({"laspWeight":10}) goes to clap alone.',
+    '--resume DIR reruns the recorded list; a different --methods list is refused.',
     '',
     'A checkpoint is written after every task. Ctrl-C (SIGINT) or SIGTERM stops at the next safe point and',
     'keeps the last complete checkpoint (a task cut short is redone on --resume); a second signal quits at',
@@ -54,6 +59,7 @@ export function runHelp(): string {
     '  --resume DIR                             continue the run(s) in DIR from the last complete task (same results as',
     '                                           an uninterrupted run); options given must match the run\'s config',
     '  --force                                  replace a run of a different config in --out DIR',
+    '  --methods A,B,...                        compare these methods (names of the list below, in the order they run)',
 
     ...rows,
     '',
@@ -68,6 +74,8 @@ interface ParsedArgs {
   force: boolean;
   /** --resume DIR. */
   resume: string | null;
+  /** --methods a,b,c (null: not given). */
+  methods: string[] | null;
   configFile: string | null;
   /** Config values from flags, by key. */
   values: Record<string, unknown>;
@@ -75,7 +83,7 @@ interface ParsedArgs {
 
 /** `--flag value`, `--flag=value`, boolean `--flag`; unknown flags fail with a suggestion. */
 export function parseRunArgs(args: readonly string[]): ParsedArgs {
-  const out: ParsedArgs = { help: false, full: false, force: false, resume: null, configFile: null, values: {} };
+  const out: ParsedArgs = { help: false, full: false, force: false, resume: null, methods: null, configFile: null, values: {} };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (!arg.startsWith('-')) throw new Clap4ClipError(`run: unexpected argument "${arg}" (options start with --; see clap4clip run --help)`);
@@ -94,6 +102,7 @@ export function parseRunArgs(args: readonly string[]): ParsedArgs {
     else if (flag === '--force') out.force = true;
     else if (flag === '--resume') out.resume = takeValue();
     else if (flag === '--config') out.configFile = takeValue();
+    else if (flag === '--methods') out.methods = takeValue().split(',').map((m) => m.trim());
     else {
       const field = FLAG_TO_FIELD.get(flag);
       if (field === undefined) {
@@ -128,13 +137,14 @@ const pct = (x: number | null): string => (x === null ? '-' : (100 * x).toFixed(
 const signedPct = (x: number | null): string => (x === null ? '-' : `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)}`);
 
 /**
- * The comparison table (accuracies, BWT and forgetting in %, ECE of the final step, and the mean
- * energy AUROC of novelty detection when measured). Rows are labelled `method` (with the seed when
- * a method has several runs).
+ * The comparison table (accuracies, BWT and forgetting in %, ECE of the final step, the mean
+ * energy AUROC of novelty detection when measured, the exemplars kept after the last task: "none"
+ * for an exemplar-free method). Rows are labelled `method` (with the seed when a method has
+ * several runs).
  */
 export function comparisonTable(results: readonly RunResults[]): string {
   const withNovelty = results.some((r) => r.noveltyMean.energy !== undefined);
-  const head = ['method', 'avg acc', 'last acc', 'BWT', 'forgetting', 'ECE', 'ECE/batch', ...(withNovelty ? ['AUROC'] : []), 'time'];
+  const head = ['method', 'avg acc', 'last acc', 'BWT', 'forgetting', 'ECE', 'ECE/batch', ...(withNovelty ? ['AUROC'] : []), 'memory', 'time'];
   const repeated = new Set(results.filter((r, i) => results.findIndex((q) => q.method === r.method) !== i).map((r) => r.method));
   const rows = results.map((r) => [
     repeated.has(r.method) ? `${r.method} seed ${r.config.seed}` : r.method,
@@ -145,11 +155,18 @@ export function comparisonTable(results: readonly RunResults[]): string {
     r.ece.dataset[r.ece.dataset.length - 1]!.toFixed(4),
     r.ece.perBatchMean[r.ece.perBatchMean.length - 1]!.toFixed(4),
     ...(withNovelty ? [r.noveltyMean.energy === undefined ? '-' : pct(r.noveltyMean.energy.auroc)] : []),
+    memoryCell(r),
     `${r.totalSeconds.toFixed(1)}s`,
   ]);
   const widths = head.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j]!.length)));
   const line = (cells: string[]): string => cells.map((c, j) => (j === 0 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!))).join('  ');
   return [line(head), ...rows.map(line)].join('\n');
+}
+
+/** Exemplars after the last task, "none" when the method kept none at any step (exemplar-free). */
+function memoryCell(r: RunResults): string {
+  const sizes = r.steps.map((s) => s.memorySize);
+  return sizes.every((m) => m === 0) ? 'none' : String(sizes.at(-1));
 }
 
 function describeData(config: RunConfig, ds: FeaturesDataset, tasks: number): string {
@@ -182,7 +199,7 @@ export async function runCommand(args: string[], io: CommandIO = PROCESS_IO, opt
   }
   const fromFile = parsed.configFile === null ? {} : await readConfigFile(parsed.configFile);
   const given = { ...fromFile, ...parsed.values };
-  const inv = parsed.resume !== null ? await resumedInvocation(parsed.resume, given, parsed) : newInvocation(given, parsed.full, parsed.force);
+  const inv = parsed.resume !== null ? await resumedInvocation(parsed.resume, given, parsed) : newInvocation(given, parsed.full, parsed.force, parsed.methods);
   const plan = planRuns(inv);
   const first = plan[0]!.runs[0]!.config;
   const ds = await loadRunData(first);
@@ -230,7 +247,7 @@ function printingHooks(io: CommandIO, options: RunCommandOptions): InvocationHoo
     },
     onRunsDone: (all, summaries) => {
       io.stdout.write('\n' + (all[0]!.synthetic ? 'Results on SYNTHETIC features (not CLIP):\n' : '') + comparisonTable(all) + '\n');
-      io.stdout.write(`accuracies in %, BWT/forgetting in points, ECE (15 bins) of the final step: dataset-level and mean over test batches${all.some((r) => r.noveltyMean.energy) ? '; AUROC: novel data detection by energy, mean over steps' : ''}\n`);
+      io.stdout.write(`accuracies in %, BWT/forgetting in points, ECE (15 bins) of the final step: dataset-level and mean over test batches${all.some((r) => r.noveltyMean.energy) ? '; AUROC: novel data detection by energy, mean over steps' : ''}; memory: exemplars kept (none: exemplar-free)\n`);
       for (const summary of summaries) io.stdout.write('\n' + repeatedRunsTable(summary) + '\n');
     },
   };
