@@ -50,6 +50,8 @@ const METRICS: Metric[] = [
   { label: 'Forgetting (pts)', get: (r) => r.forgetting, format: pct },
   { label: 'ECE test set', get: (r) => r.ece.dataset.at(-1)!, format: (x) => x.toFixed(4) },
   { label: 'ECE batch mean', get: (r) => r.ece.perBatchMean.at(-1)!, format: (x) => x.toFixed(4) },
+  // Exemplars after the last task; 0 for an exemplar-free method (SimpleCIL, RanPAC, zero-shot).
+  { label: 'Memory (exemplars)', get: (r) => r.memorySizes.at(-1) ?? null, format: (x) => x.toFixed(0) },
   { label: 'Time (s)', get: (r) => r.timing.reduce((a, b) => a + b, 0), format: (x) => x.toFixed(1) },
 ];
 

@@ -77,6 +77,8 @@ export interface ReportResults {
   evalBatching: string | null;
   /** Entries of the repeated-runs summary, empty when the file has none. */
   repeatedRuns: RepeatedRunsEntry[];
+  /** Exemplars kept after each step (`steps[].memorySize`; empty when the file has no steps). */
+  memorySizes: number[];
 }
 
 export interface LoadedRun {
@@ -234,6 +236,7 @@ export function validateResults(value: unknown, file: string): ReportResults {
     timing: c.numbers(c.field(top, 'timing', 'timing'), 'timing', 0, Infinity),
     evalBatching: batching === undefined ? null : c.string(batching, 'evalBatching'),
     repeatedRuns: top['runs'] === undefined ? [] : readRepeatedRuns(top['runs']),
+    memorySizes: top['steps'] === undefined ? [] : c.array(top['steps'], 'steps').map((st, i) => c.number(c.field(c.object(st, `steps[${i}]`), 'memorySize', `steps[${i}].memorySize`), `steps[${i}].memorySize`, 0, Number.MAX_SAFE_INTEGER, true)),
   };
 }
 

@@ -76,6 +76,15 @@ test('run --methods simplecil,ranpac: recorded, compared with every metric they 
   assert.match(out, /^simplecil\s.*\snone\s+\S+s$/m, 'the table says an exemplar-free method keeps no memory');
   assert.match(out, /^ranpac\s.*\snone\s+\S+s$/m);
   assert.match(out, /memory: exemplars kept \(none: exemplar-free\)/);
+  // The report: every summary row says what memory the method kept; no MC-variance rows.
+  const html = await readFile(join(dir, 'report.html'), 'utf8');
+  assert.match(html, /<th>Memory \(exemplars\)<\/th>/);
+  for (const method of ['simplecil', 'ranpac']) {
+    const row = new RegExp(`<tr><td><strong>${method}</strong>.*?</tr>`).exec(html)?.[0] ?? '';
+    assert.match(row, /<td class="num">0 ± —<\/td>/, `${method}: memory 0`);
+  }
+  assert.match(html, /<td>ranpac<\/td><td>[^<]*<\/td><td>entropy<\/td>/);
+  assert.doesNotMatch(html, /<td>mcVariance<\/td>/);
 
   await assert.rejects(runCommand(['--resume', dir, '--methods', 'simplecil'], recordingIO()), /cannot resume with a changed config; differing keys: methods \(simplecil,ranpac -> simplecil\)/);
   await assert.rejects(runCommand(['--resume', dir, '--method', 'ranpac'], recordingIO()), /differing keys: method \(comparison of simplecil, ranpac -> "ranpac"\)/);
