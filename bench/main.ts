@@ -3,11 +3,15 @@
  *   - the CLAP-shaped training step (C = 100, B = 32, T = 20, D = 512), median and per phase,
  *     against PyTorch on one OpenBLAS thread measured in the same run (ratio < 1 = faster);
  *   - matrix-product throughput of the onnxruntime path.
- *   - the full CIFAR-100-sized protocol with CLAP on synthetic features (wall time, peak memory),
- *     against the reference's 907 s (written to bench/results/protocol.json; about 10 minutes).
+ *   - the full CIFAR-100-sized protocol on synthetic features per method (wall time, peak memory;
+ *     CLAP against the reference's 907 s), written to bench/results/protocol.json; about 10 minutes
+ *     for CLAP, see the README for the others. --methods a,b picks the methods (default: all).
+ *   - float64 Cholesky factorisation and solve (src/linalg) at n = 1000 and 4000, the sizes of
+ *     RanPAC's lambda search (bench/results/linalg.json).
  *   - feature extraction on a random ViT-B/16-sized vision tower at batch 32: images per second of
  *     the full pipeline (decode, preprocess, encode) and of bare onnxruntime (bench/results/features.json).
- * Options: --steps N (30), --warmup N (5), --out FILE, --no-torch, --only engine|protocol|features.
+ * Options: --steps N (30), --warmup N (5), --out FILE, --no-torch, --only engine|protocol|features|linalg,
+ * --methods a,b (protocol).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -17,7 +21,9 @@ import { repoRoot } from '../src/util/paths.js';
 import { createClapStep, type PhaseTimes } from './clapStep.js';
 import { measureTorchStep } from './torchReference.js';
 import { MALLOC_TUNABLES } from '../src/cli/mallocTunables.js';
-import { measureProtocol } from './protocol.js';
+import { measureProtocol, type ProtocolMeasurement } from './protocol.js';
+import { METHOD_NAMES } from '../src/methods/registry.js';
+import { benchLinalg } from './linalg.js';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -48,11 +54,15 @@ function gemmThroughput(m: number, k: number, n: number): number {
 export async function runBench(args: string[]): Promise<number> {
   const onlyIndex = args.indexOf('--only');
   const only = onlyIndex >= 0 ? args[onlyIndex + 1] : null;
-  const parts = ['engine', 'protocol', 'features'];
+  const parts = ['engine', 'protocol', 'features', 'linalg'];
   if (only !== null && !parts.includes(only ?? '')) throw new Error(`--only must be one of [${parts.join(', ')}], got ${only}`);
+  const methodsIndex = args.indexOf('--methods');
+  const methods = methodsIndex >= 0 ? (args[methodsIndex + 1] ?? '').split(',') : [...METHOD_NAMES];
+  for (const m of methods) if (!METHOD_NAMES.includes(m)) throw new Error(`--methods: unknown method "${m}": must be one of [${METHOD_NAMES.join(', ')}]`);
   if (only === null || only === 'engine') await benchEngine(args);
   if (only === null || only === 'features') await benchFeatures();
-  if (only === null || only === 'protocol') await benchProtocol();
+  if (only === null || only === 'linalg') await benchLinalg(join(repoRoot(), 'bench', 'results', 'linalg.json'));
+  if (only === null || only === 'protocol') await benchProtocol(methods);
   return 0;
 }
 
@@ -68,14 +78,20 @@ async function benchFeatures(): Promise<void> {
   console.log(`wrote ${out}`);
 }
 
-async function benchProtocol(): Promise<void> {
+async function benchProtocol(methods: readonly string[]): Promise<void> {
   const out = join(repoRoot(), 'bench', 'results', 'protocol.json');
-  console.log('full CIFAR-100-sized protocol with clap on synthetic features (about 10 minutes)...');
-  // Novelty detection is this project's addition: off, so the workload is the reference's.
-  const m = measureProtocol('clap', ['--novelty=false']);
-  mkdirSync(dirname(out), { recursive: true });
-  await writeJsonAtomic(out, { date: new Date().toISOString(), synthetic: true, ...m });
-  console.log(`protocol: ${m.wallSeconds.toFixed(0)} s wall (reference PyTorch ${m.referencePyTorchSeconds} s), peak RSS ${m.peakRssMB.toFixed(0)} MB, average ${(100 * m.averageAccuracy).toFixed(2)} / last ${(100 * m.lastAccuracy).toFixed(2)} (synthetic)`);
+  const runs: ProtocolMeasurement[] = [];
+  for (const method of methods) {
+    console.log(`full CIFAR-100-sized protocol with ${method} on synthetic features...`);
+    // Novelty detection is this project's addition: off, so the workload is the reference's.
+    const m = measureProtocol(method, ['--novelty=false']);
+    runs.push(m);
+    const ref = m.referencePyTorchSeconds === null ? '' : ` (reference PyTorch ${m.referencePyTorchSeconds} s)`;
+    console.log(`protocol ${method}: ${m.wallSeconds.toFixed(0)} s wall${ref}, peak RSS ${m.peakRssMB.toFixed(0)} MB, average ${(100 * m.averageAccuracy).toFixed(2)} / last ${(100 * m.lastAccuracy).toFixed(2)} (synthetic)`);
+    // Written after every method: a long bench stopped part-way keeps what it measured.
+    mkdirSync(dirname(out), { recursive: true });
+    await writeJsonAtomic(out, { date: new Date().toISOString(), synthetic: true, methods: runs });
+  }
   console.log(`wrote ${out}`);
 }
 

@@ -16,8 +16,11 @@
 import { Clap4ClipError } from '../util/errors.js';
 import { gemm64 } from './gemm64.js';
 
-/** Rows per block of the blocked paths (the plain loops below one block). */
-export const linalgSettings = { block: 128 };
+/**
+ * Rows per block of the blocked paths (the plain loops below one block), and rows of the trailing
+ * matrix updated per product (larger: fewer, larger products; the temporary is that many rows).
+ */
+export const linalgSettings = { block: 128, updateRows: 512 };
 
 /** A matrix that is not what a factorisation needs (not positive definite, not finite, wrong size). */
 export class LinalgError extends Clap4ClipError {}
@@ -98,8 +101,8 @@ export function choleskyInPlace(a: Float64Array, n: number): Float64Array {
     for (let i = 0; i < r; i++) panel.set(a.subarray((k1 + i) * n + k0, (k1 + i) * n + k1), i * kb);
     const P = gemm64(panel, invertDiagonalBlock(a, n, k0, k1), r, kb, kb, true);
     for (let i = 0; i < r; i++) a.set(P.subarray(i * kb, (i + 1) * kb), (k1 + i) * n + k0);
-    for (let i0 = 0; i0 < r; i0 += nb) {
-      const i1 = Math.min(r, i0 + nb);
+    for (let i0 = 0; i0 < r; i0 += linalgSettings.updateRows) {
+      const i1 = Math.min(r, i0 + linalgSettings.updateRows);
       // Rows i0..i1 of the trailing matrix, columns up to the diagonal: -= P[i0:i1] P[0:i1]^T.
       const U = gemm64(P.subarray(i0 * kb, i1 * kb), P.subarray(0, i1 * kb), i1 - i0, kb, i1, true);
       for (let i = i0; i < i1; i++) {
