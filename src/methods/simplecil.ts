@@ -21,6 +21,9 @@
  *   `mode="test"`): no augmentation. C3Box `exps/simplecil.json`: `memory_size` 0, 10 + 10 classes.
  * - The defaults are the same for CIFAR-100, ImageNet-R and CUB-200 (no per-dataset setting).
  *
+ * Memory: the authors keep no exemplars, and none is offered: a class's prototype is the mean of
+ * all its training rows when it arrives, so stored exemplars could only replace it by a noisier one.
+ *
  * Where this project differs, and why:
  *
  * | reference | here | why |

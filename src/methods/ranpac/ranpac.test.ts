@@ -123,6 +123,7 @@ test('ranpac over two tasks: the readout is the ridge solution of every task\'s 
   const fits = state.meta['fits'] as { lambda: number; losses: number[] }[];
   assert.equal(fits.length, 2);
   for (const f of fits) assert.equal(f.lambda, [0.01, 0.1, 1, 10, 100][f.losses.indexOf(Math.min(...f.losses))]);
+  assert.doesNotThrow(() => JSON.stringify(state.meta, (_k, v: unknown) => { if (typeof v === 'number' && !Number.isFinite(v)) throw new Error('non-finite'); return v; }));
 
   // Independently: H of all rows, G = H^T H, Q = H^T Y, Wo^T = (G + lambda I)^-1 Q.
   const W = named.get('projection')!.data;
@@ -159,6 +160,20 @@ test('ranpac over two tasks: the readout is the ridge solution of every task\'s 
     x.fit(next, r);
   }
   assert.deepEqual(again.saveState().tensors.map(([, t]) => [...t.data]), m.saveState().tensors.map(([, t]) => [...t.data]));
+});
+
+test('ranpac: a candidate whose system is singular is saved as null (checkpoints hold JSON, which has no Infinity)', () => {
+  const m = new RanPac(5, { M: 0, ridgeMinExponent: -30, ridgeMaxExponent: 0, validationFraction: 0.75, logitScale: 1 });
+  const r = new Rng(2);
+  m.beginTask({ index: 0, classStart: 0, classEnd: 1 }, null, r);
+  // Four identical rows (h = f, D = 5): n_v = 3 < 5, so the dual H_v H_v^T = 5 * ones(3, 3) has rank 1.
+  const features = new Float32Array(20).fill(1);
+  m.fit({ split: { features, labels: new Int32Array(4), n: 4, views: 1, dim: 5 }, indices: Int32Array.of(0, 1, 2, 3), labels: new Int32Array(4) }, r);
+  const meta = m.saveState().meta;
+  const fit = (meta['fits'] as { losses: (number | null)[]; lambda: number; form: string }[])[0]!;
+  assert.deepEqual([fit.form, fit.losses.length, fit.losses[0]], ['dual', 31, null], 'lambda = 1e-30 is not positive definite in float64');
+  assert.ok(fit.lambda > 1e-30);
+  assert.doesNotThrow(() => JSON.stringify(meta, (_k, v: unknown) => { if (typeof v === 'number' && !Number.isFinite(v)) throw new Error('non-finite'); return v; }));
 });
 
 test('ranpac without a projection (M = 0: h = f), and its errors', () => {

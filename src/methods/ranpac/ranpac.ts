@@ -30,6 +30,9 @@
  *   same with M 0 ("No RPs"). The three datasets share every setting; tasks 10 + 10 (CIFAR-100)
  *   and 20 + 20 (ImageNet-R, CUB-200).
  *
+ * Memory: the authors keep no exemplars, and none is offered: replaying stored rows would add them
+ * to G and Q a second time, weighting old classes by how often they were replayed.
+ *
  * Where this project differs, and why:
  *
  * | reference | here | why |
@@ -85,7 +88,8 @@ export function ranPacOptions(given: Record<string, unknown>): RanPacOptions {
 export interface RanPacTaskFit {
   lambda: number;
   form: RidgeSearch['form'];
-  losses: number[];
+  /** Held-out loss per candidate; null where the candidate's system was not positive definite (JSON has no Infinity). */
+  losses: (number | null)[];
 }
 
 export class RanPac implements Method {
@@ -137,7 +141,7 @@ export class RanPac implements Method {
     const search = this.searchLambda(features, local, k, rng);
     this.accumulate(features, local, task);
     this.readout = ridgeReadout(this.gram, this.classSums, M, task.classEnd, search.lambda);
-    this.fits.push({ lambda: search.lambda, form: search.form, losses: search.losses });
+    this.fits.push({ lambda: search.lambda, form: search.form, losses: search.losses.map((l) => (Number.isFinite(l) ? l : null)) });
   }
 
   /** The lambda search on the task's rows in a shuffled order (the reference's loader shuffles). */
