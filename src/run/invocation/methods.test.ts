@@ -124,3 +124,14 @@ test('simplecil and ranpac predict each image alone: every evaluation batching g
   assert.deepEqual(matrices[1], matrices[0]);
   assert.deepEqual(matrices[2], matrices[0]);
 });
+
+test('--runs with the statistics-based methods: one run per seed, and their summary', async () => {
+  const dir = join(await tempDir(), 'runs');
+  assert.equal(await runCommand([...TINY, '--methods', 'simplecil,ranpac', '--method-options', '{"ranpac":{"M":32}}', '--runs', '2', '--out', dir], recordingIO()), 0);
+  for (const method of ['simplecil', 'ranpac']) {
+    const summary = await json(join(dir, method, 'summary.json'));
+    assert.deepEqual(summary.seeds, [0, 1]);
+    const [a, b] = await Promise.all(['run-0', 'run-1'].map((r) => json(join(dir, method, r, 'results.json'))));
+    assert.notDeepEqual(a.classOrder, b.classOrder, 'another seed, another class order');
+  }
+});
