@@ -27,3 +27,12 @@ export function numberIn(min: number, max: number, openMin = false): OptionCheck
 export function integerIn(min: number, max: number): OptionCheck {
   return (v) => (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? null : `must be an integer in [${min}, ${max}]`);
 }
+
+/**
+ * The note of a method whose logits are cosines or regression outputs at the authors' scale: at
+ * s = 1 the softmax over them is nearly uniform, so ECE, MSP and entropy describe that scale.
+ */
+export function logitScaleNotes(method: string, logitScale: number): string[] {
+  if (logitScale !== 1) return [];
+  return [`${method}: logits at the authors' scale s = 1 leave the softmax close to uniform, so its ECE, MSP and entropy describe that scale, not the method's ranking (option logitScale)`];
+}

@@ -39,7 +39,7 @@ import type { Rng } from '../engine/random.js';
 import { noGrad, Tensor } from '../engine/tensor.js';
 import { Clap4ClipError, DataError } from '../util/errors.js';
 import type { Method, MethodSetup, MethodState, MethodTraits, Prediction, StepResult, TaskData, TaskInfo, TensorSource } from './method.js';
-import { checkedOptions, numberIn } from './options.js';
+import { checkedOptions, logitScaleNotes, numberIn } from './options.js';
 import { savedTasks, savedTensor } from './state.js';
 import { scaledCosineLogits } from './zeroShot.js';
 
@@ -99,7 +99,11 @@ export class SimpleCil implements Method {
   /** Whether the current task's prototypes were fitted. */
   private fitted = true;
 
-  constructor(private readonly dim: number, readonly options: SimpleCilOptions = SIMPLECIL_DEFAULTS) {}
+  readonly notes: readonly string[];
+
+  constructor(private readonly dim: number, readonly options: SimpleCilOptions = SIMPLECIL_DEFAULTS) {
+    this.notes = logitScaleNotes(this.name, options.logitScale);
+  }
 
   private get classes(): number {
     return this.tasks.at(-1)?.classEnd ?? 0;

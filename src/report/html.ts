@@ -83,7 +83,8 @@ function summaryTable(groups: readonly RunGroup[]): string {
   const rows = groups.map((g) => {
     const seeds = g.runs.map((r) => (r.results.seed === null ? '?' : String(r.results.seed))).join(', ');
     const differ = differingConfigKeys(g);
-    const note = differ.length > 0 ? `<div class="warn">configs differ in: ${escapeHtml(differ.join(', '))}</div>` : '';
+    const notes = [...new Set(g.runs.flatMap((r) => r.results.notes))].map((n) => `<div class="note">${escapeHtml(n)}</div>`).join('');
+    const note = (differ.length > 0 ? `<div class="warn">configs differ in: ${escapeHtml(differ.join(', '))}</div>` : '') + notes;
     const cells = METRICS.map((m) => td(formatMeanStd(g.runs.map((r) => m.get(r.results)), m.format), 'num'));
     return `<tr><td><strong>${escapeHtml(g.method)}</strong>${note}</td>${td(g.data)}${td(String(g.runs.length), 'num')}${td(seeds)}${cells.join('')}</tr>`;
   });

@@ -248,6 +248,7 @@ function printingHooks(io: CommandIO, options: RunCommandOptions): InvocationHoo
     onRunsDone: (all, summaries) => {
       io.stdout.write('\n' + (all[0]!.synthetic ? 'Results on SYNTHETIC features (not CLIP):\n' : '') + comparisonTable(all) + '\n');
       io.stdout.write(`accuracies in %, BWT/forgetting in points, ECE (15 bins) of the final step: dataset-level and mean over test batches${all.some((r) => r.noveltyMean.energy) ? '; AUROC: novel data detection by energy, mean over steps' : ''}; memory: exemplars kept (none: exemplar-free)\n`);
+      for (const note of new Set(all.flatMap((r) => r.notes ?? []))) io.stdout.write(`note: ${note}\n`);
       for (const summary of summaries) io.stdout.write('\n' + repeatedRunsTable(summary) + '\n');
     },
   };

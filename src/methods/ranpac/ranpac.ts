@@ -52,7 +52,7 @@ import type { Rng } from '../../engine/random.js';
 import { Tensor } from '../../engine/tensor.js';
 import { Clap4ClipError, DataError } from '../../util/errors.js';
 import type { Method, MethodSetup, MethodState, MethodTraits, Prediction, StepResult, TaskData, TaskInfo, TensorSource } from '../method.js';
-import { checkedOptions, integerIn, numberIn } from '../options.js';
+import { checkedOptions, integerIn, logitScaleNotes, numberIn } from '../options.js';
 import { fitRows } from '../simplecil.js';
 import { savedTasks, savedTensor } from '../state.js';
 import { gemm } from '../../engine/ops/matmul.js';
@@ -108,7 +108,10 @@ export class RanPac implements Method {
   private tasks: TaskInfo[] = [];
   private fits: RanPacTaskFit[] = [];
 
+  readonly notes: readonly string[];
+
   constructor(private readonly dim: number, readonly options: RanPacOptions = RANPAC_DEFAULTS) {
+    this.notes = logitScaleNotes(this.name, options.logitScale);
     this.width = options.M > 0 ? options.M : dim;
     this.gram = new Float32Array(packedSize(this.width));
   }

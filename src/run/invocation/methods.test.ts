@@ -76,6 +76,11 @@ test('run --methods simplecil,ranpac: recorded, compared with every metric they 
   assert.match(out, /^simplecil\s.*\snone\s+\S+s$/m, 'the table says an exemplar-free method keeps no memory');
   assert.match(out, /^ranpac\s.*\snone\s+\S+s$/m);
   assert.match(out, /memory: exemplars kept \(none: exemplar-free\)/);
+  // s = 1 (simplecil's default) is labelled; ranpac here runs at s = 10, so it has no such note.
+  assert.match(out, /^note: simplecil: logits at the authors' scale s = 1 leave the softmax close to uniform/m);
+  assert.doesNotMatch(out, /note: ranpac/);
+  assert.deepEqual((await json(join(dir, 'ranpac', 'results.json'))).notes, undefined);
+  assert.match((await json(join(dir, 'simplecil', 'results.json'))).notes[0], /ECE, MSP and entropy describe that scale/);
   // The report: every summary row says what memory the method kept; no MC-variance rows.
   const html = await readFile(join(dir, 'report.html'), 'utf8');
   assert.match(html, /<th>Memory \(exemplars\)<\/th>/);
@@ -85,6 +90,7 @@ test('run --methods simplecil,ranpac: recorded, compared with every metric they 
   }
   assert.match(html, /<td>ranpac<\/td><td>[^<]*<\/td><td>entropy<\/td>/);
   assert.doesNotMatch(html, /<td>mcVariance<\/td>/);
+  assert.match(html, /<div class="note">simplecil: logits at the authors&#39; scale s = 1/);
 
   await assert.rejects(runCommand(['--resume', dir, '--methods', 'simplecil'], recordingIO()), /cannot resume with a changed config; differing keys: methods \(simplecil,ranpac -> simplecil\)/);
   await assert.rejects(runCommand(['--resume', dir, '--method', 'ranpac'], recordingIO()), /differing keys: method \(comparison of simplecil, ranpac -> "ranpac"\)/);
