@@ -104,12 +104,13 @@ test('blocked paths (block smaller than n, products in onnxruntime) match the pl
   const n = 150;
   const a = randomSpd(n, rng);
   const b = Float64Array.from({ length: n * 7 }, () => rng.normal());
-  const saved = linalgSettings.block;
+  const saved = { ...linalgSettings };
   let plain: { L: Float64Array; x: Float64Array };
   try {
     linalgSettings.block = n; // one block: the plain loops
     plain = { L: cholesky(a, n), x: solveSpd(a, b, n, 7) };
     linalgSettings.block = 16; // 10 blocks, the last one short; 150 x 16 x 150 products go to onnxruntime
+    linalgSettings.updateRows = 40; // the trailing update in chunks of 40 rows, the last one short
     const L = cholesky(a, n);
     close(L, plain.L, 1e-9, 'L blocked');
     close(solveSpd(a, b, n, 7), plain.x, 1e-9, 'solve blocked');
@@ -121,6 +122,6 @@ test('blocked paths (block smaller than n, products in onnxruntime) match the pl
     bad[100 * n + 100] = -1e6;
     assert.throws(() => cholesky(bad, n), /pivot 100 of 150 is -/);
   } finally {
-    linalgSettings.block = saved;
+    Object.assign(linalgSettings, saved);
   }
 });
