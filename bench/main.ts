@@ -58,7 +58,7 @@ export async function runBench(args: string[]): Promise<number> {
   if (only !== null && !parts.includes(only ?? '')) throw new Error(`--only must be one of [${parts.join(', ')}], got ${only}`);
   const methodsIndex = args.indexOf('--methods');
   const methods = methodsIndex >= 0 ? (args[methodsIndex + 1] ?? '').split(',') : [...METHOD_NAMES];
-  for (const m of methods) if (!METHOD_NAMES.includes(m)) throw new Error(`--methods: unknown method "${m}": must be one of [${METHOD_NAMES.join(', ')}]`);
+  for (const m of methods) if (!(METHOD_NAMES as readonly string[]).includes(m)) throw new Error(`--methods: unknown method "${m}": must be one of [${METHOD_NAMES.join(', ')}]`);
   if (only === null || only === 'engine') await benchEngine(args);
   if (only === null || only === 'features') await benchFeatures();
   if (only === null || only === 'linalg') await benchLinalg(join(repoRoot(), 'bench', 'results', 'linalg.json'));

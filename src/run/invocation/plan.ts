@@ -76,14 +76,16 @@ export interface Invocation extends RecordedInvocation {
   recorded?: RecordedInvocation | null;
 }
 
+const isMethodName = (m: string): m is MethodName => (METHOD_NAMES as readonly string[]).includes(m);
+
 /** Checks a --methods list: known names, no repeats, at least one. Throws Clap4ClipError. */
 export function checkMethodList(methods: readonly string[]): MethodName[] {
   if (methods.length === 0) throw new Clap4ClipError('--methods needs at least one method name (e.g. --methods simplecil,ranpac)');
   for (const [i, m] of methods.entries()) {
-    if (!METHOD_NAMES.includes(m)) throw new Clap4ClipError(`--methods: unknown method "${m}": must be one of [${METHOD_NAMES.join(', ')}]`);
+    if (!isMethodName(m)) throw new Clap4ClipError(`--methods: unknown method "${m}": must be one of [${METHOD_NAMES.join(', ')}]`);
     if (methods.indexOf(m) !== i) throw new Clap4ClipError(`--methods names "${m}" twice`);
   }
-  return [...methods];
+  return methods.filter(isMethodName);
 }
 
 /**
@@ -99,7 +101,7 @@ export function comparisonOptions(methods: readonly MethodName[], given: unknown
   if (given === undefined || given === null || typeof given !== 'object' || Array.isArray(given)) return none; // resolveRunConfig reports a bad type
   const keys = Object.keys(given);
   if (keys.length === 0) return none;
-  const named = keys.filter((k) => METHOD_NAMES.includes(k));
+  const named = keys.filter(isMethodName);
   const example = `e.g. {${JSON.stringify(methods[0])}: {...}}`;
   if (named.length === 0) {
     if (!methods.includes(COMPARISON_OPTIONS_METHOD)) {
@@ -108,7 +110,7 @@ export function comparisonOptions(methods: readonly MethodName[], given: unknown
     return { perMethod: methods.map((m) => (m === COMPARISON_OPTIONS_METHOD ? { ...given } : {})), flat: true };
   }
   if (named.length !== keys.length) {
-    const stray = keys.find((k) => !METHOD_NAMES.includes(k))!;
+    const stray = keys.find((k) => !isMethodName(k))!;
     throw new Clap4ClipError(`config: "methodOptions" mixes method names and option names (${JSON.stringify(stray)}); in a comparison key every option by its method, ${example}`);
   }
   const out = methods.map((m) => {
@@ -126,7 +128,7 @@ export function comparisonOptions(methods: readonly MethodName[], given: unknown
  * per compared method. The settings config is resolved first, so a bad key is reported as for a
  * single run. Throws Clap4ClipError.
  */
-export function resolveInvocationConfig(methods: readonly MethodName[] | null, partial: Record<string, unknown>): InvocationConfig {
+export function resolveInvocationConfig(methods: readonly string[] | null, partial: Record<string, unknown>): InvocationConfig {
   if (methods === null) return { kind: 'method', config: resolveRunConfig(partial) };
   const list = checkMethodList(methods);
   const { perMethod, flat } = comparisonOptions(list, partial['methodOptions']);
