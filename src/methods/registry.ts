@@ -53,6 +53,11 @@ const table = {
     source: 'McDonnell et al., NeurIPS 2023, "RanPAC"; github.com/RanPAC/RanPAC',
     create: async (setup: MethodSetup) => (await import('./ranpac/ranpac.js')).createRanPac(setup),
   },
+  'cca-cl': {
+    description: 'CCA-CL without finetuning: closed-form CCA of random Fourier features of image and text features, exemplar-free',
+    source: 'github.com/zhwhu/CCA-CL models/ccacl.py, utils/inc_net.py (no-FTT variant); src/methods/ccaCl/ccaCl.ts',
+    create: async (setup: MethodSetup) => (await import('./ccaCl/ccaCl.js')).createCcaCl(setup),
+  },
 } satisfies Record<string, MethodEntry>;
 
 /** A method's name: a key of the table above (the type of `createClassifier`'s `method`). */
