@@ -29,7 +29,7 @@ function spd(n: number): Float64Array {
   return a;
 }
 
-export async function benchLinalg(out: string, sizes = [1000, 4000], rhs = 100): Promise<LinalgMeasurement[]> {
+export async function benchLinalg(out: string, log: (line: string) => void, sizes = [1000, 4000], rhs = 100): Promise<string> {
   const results: LinalgMeasurement[] = [];
   for (const n of sizes) {
     const a = spd(n);
@@ -41,10 +41,10 @@ export async function benchLinalg(out: string, sizes = [1000, 4000], rhs = 100):
     const t2 = performance.now();
     const m = { n, rhs, choleskySeconds: (t1 - t0) / 1e3, choleskyGflops: n ** 3 / 3 / ((t1 - t0) / 1e3) / 1e9, solveSeconds: (t2 - t1) / 1e3 };
     results.push(m);
-    console.log(`linalg n = ${n}: cholesky ${m.choleskySeconds.toFixed(2)} s (${m.choleskyGflops.toFixed(1)} GFLOP/s), solve with ${rhs} right-hand sides ${m.solveSeconds.toFixed(2)} s`);
+    log(`linalg n = ${n}: cholesky ${m.choleskySeconds.toFixed(2)} s (${m.choleskyGflops.toFixed(1)} GFLOP/s), solve with ${rhs} right-hand sides ${m.solveSeconds.toFixed(2)} s`);
   }
   mkdirSync(dirname(out), { recursive: true });
   await writeJsonAtomic(out, { date: new Date().toISOString(), block: linalgSettings.block, updateRows: linalgSettings.updateRows, results });
-  console.log(`wrote ${out}`);
-  return results;
+  log(`wrote ${out}`);
+  return out;
 }
