@@ -75,7 +75,7 @@ test('run --methods simplecil,ranpac: recorded, compared with every metric they 
   const out = io.out.join('');
   assert.match(out, /^simplecil\s.*\snone\s+\S+s$/m, 'the table says an exemplar-free method keeps no memory');
   assert.match(out, /^ranpac\s.*\snone\s+\S+s$/m);
-  assert.match(out, /memory: exemplars kept \(none: exemplar-free\)/);
+  assert.match(out, /Memory: exemplars kept\s+\(none:\s+exemplar-free\)/);
   // s = 1 (simplecil's default) is labelled; ranpac here runs at s = 10, so it has no such note.
   assert.match(out, /^note: simplecil: logits at the authors' scale s = 1 leave the softmax close to uniform/m);
   assert.doesNotMatch(out, /note: ranpac/);
@@ -93,7 +93,7 @@ test('run --methods simplecil,ranpac: recorded, compared with every metric they 
   assert.match(html, /<div class="note">simplecil: logits at the authors&#39; scale s = 1/);
 
   await assert.rejects(runCommand(['--resume', dir, '--methods', 'simplecil'], recordingIO()), /cannot resume with a changed config; differing keys: methods \(simplecil,ranpac -> simplecil\)/);
-  await assert.rejects(runCommand(['--resume', dir, '--method', 'ranpac'], recordingIO()), /differing keys: method \(comparison of simplecil, ranpac -> "ranpac"\)/);
+  await assert.rejects(runCommand(['--resume', dir, '--method', 'ranpac'], recordingIO()), /differing keys: --method \(comparison of simplecil, ranpac -> "ranpac"\)/);
   await assert.rejects(runCommand([...TINY, '--methods', 'ranpac,simplecil', '--out', dir], recordingIO()), /holds a run with a different config; differing keys: methods \(simplecil,ranpac -> ranpac,simplecil\)/);
   const again = recordingIO();
   assert.equal(await runCommand(['--resume', dir, '--methods', 'simplecil,ranpac'], again), 0, 'the same list resumes (here: nothing left to do)');
