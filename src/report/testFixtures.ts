@@ -58,7 +58,7 @@ export function fullResults(o: FixtureOptions): Record<string, unknown> {
     noveltyMean: {},
     timing: acc.map(() => 2.5),
     totalSeconds: 2.5 * T,
-    steps: acc.map((_, t) => ({ task: t, lossCurve: sgd ? { train: curve(10, 2 + t), finetune: t > 0 ? curve(5, 1.5 + t) : empty } : { train: empty, finetune: empty } })),
+    steps: acc.map((_, t) => ({ task: t, memorySize: sgd ? 100 * (t + 1) : 0, lossCurve: sgd ? { train: curve(10, 2 + t), finetune: t > 0 ? curve(5, 1.5 + t) : empty } : { train: empty, finetune: empty } })),
     createdAt: '2026-12-06T04:00:00.000Z',
   };
 }
