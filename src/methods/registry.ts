@@ -43,6 +43,11 @@ export const methods: Readonly<Record<string, MethodEntry>> = Object.freeze({
     source: 'Gao et al. 2021, "CLIP-Adapter"; as run in the CLAP4CLIP reference code',
     create: async (setup: MethodSetup) => createClipAdapter(setup),
   },
+  rapf: {
+    description: 'RAPF: linear adapter on frozen features, text-guided hinge loss, Gaussian pseudo-feature replay, SVD parameter fusion (exemplar-free)',
+    source: 'Huang et al., ECCV 2024; github.com/linlany/RAPF',
+    create: async (setup: MethodSetup) => (await import('./rapf/rapf.js')).createRapf(setup),
+  },
 });
 
 /** Every method name, in registry order. */
