@@ -52,7 +52,7 @@ async function exists(p: string): Promise<boolean> {
 // 10 classes in 5 tasks of 2; few epochs.
 const TINY = ['--synthetic-preset', 'tiny', '--increment', '2', '--epochs', '2', '--finetune-epochs', '1', '--samples', '3'];
 
-for (const method of ['clap', 'clip-adapter']) {
+for (const method of ['clap', 'clip-adapter', 'rapf']) {
   test(`${method}: stopped after task 2, then --resume: the same results.json as an uninterrupted run`, async () => {
     const root = await tempDir();
     const args = [...TINY, '--method', method];
