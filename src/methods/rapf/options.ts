@@ -7,7 +7,7 @@
  * | --- | --- | --- | --- | --- |
  * | batch size (the run's `--batch-size`) | 100 | 64 | 32 | yaml `train_batch_size` |
  * | beta | 2 | 1 | 1 | yaml `beta` |
- * | classesPerBatch k | 2 | 5 | 10 | `main.py` `list_for_one_batch` (by `cfg.dataset`) |
+ * | classesPerBatch k | 2 | 5 | 10 | `main.py` `list_for_one_batch` (by `cfg.dataset`; 4 for CIFAR-100 in steps of 5) |
  * | threshold theta | 0.55 | 0.65 | 0.65 | yaml `threshold` |
  * | mixBias b | 0.6 | 0.7 | 0.8 | yaml `mix_bias` |
  * | shrinkage | off | on | on | yaml `shrinkage` |

@@ -68,10 +68,11 @@ export function taskText(classes: TaskClasses, n: number, dim: number, templateI
   return classTextFeatures(one, n, 1, dim);
 }
 
-function append(a: Float32Array, b: Float32Array): Float32Array {
-  const out = new Float32Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
+/** The arrays one after another, in one allocation. */
+function concatAll(xs: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(xs.reduce((n, x) => n + x.length, 0));
+  let o = 0;
+  for (const x of xs) { out.set(x, o); o += x.length; }
   return out;
 }
 
@@ -111,7 +112,7 @@ export class RapfMethod implements Method {
     const n = task.classEnd - task.classStart;
     if (task.classStart !== this.classes || n < 1) throw new Clap4ClipError(`rapf: task ${task.index} [${task.classStart}, ${task.classEnd}) does not follow the ${this.classes} classes seen`);
     if (this.adapter === null) this.adapter = new Linear(this.dim, this.dim, rng, { bias: false }).weight;
-    this.text = append(this.text, taskText(classes, n, this.dim, this.options.templateIndex));
+    this.text = concatAll([this.text, taskText(classes, n, this.dim, this.options.templateIndex)]);
     this.classes = task.classEnd;
     this.task = task;
     this.oldAdapter = task.classStart > 0 ? this.adapter.data.slice() : null;
@@ -163,8 +164,7 @@ export class RapfMethod implements Method {
       hardParts.push(sampleGaussian(this.means[po]!, this.factor(po), perPair, rng));
       for (let i = 0; i < perPair; i++) hardPairsOfRows.push([po, pn]);
     }
-    const cat = (xs: Float32Array[]): Float32Array => xs.reduce(append, new Float32Array(0));
-    return { pseudo: cat(parts), pseudoLabels, hard: cat(hardParts), hardPairsOfRows };
+    return { pseudo: concatAll(parts), pseudoLabels, hard: concatAll(hardParts), hardPairsOfRows };
   }
 
   trainStep(batch: Batch, at: StepAt, rng: Rng): StepResult {
@@ -178,7 +178,7 @@ export class RapfMethod implements Method {
     };
     const m = d.hardPairsOfRows.length;
     const { loss, ce, hinge } = rapfLoss(adapter, {
-      ceInputs: new Tensor(append(batch.features.subarray(0, batch.size * D), d.pseudo), [ceLabels.length, D]),
+      ceInputs: new Tensor(concatAll([batch.features.subarray(0, batch.size * D), d.pseudo]), [ceLabels.length, D]),
       ceLabels,
       hard: m === 0 ? null : { samples: new Tensor(d.hard, [m, D]), own: rows((r) => d.hardPairsOfRows[r]![0]), nearest: rows((r) => d.hardPairsOfRows[r]![1]) },
       text: new Tensor(this.text, [this.classes, D]),
