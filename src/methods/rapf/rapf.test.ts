@@ -167,5 +167,11 @@ describe('rapf method', () => {
     m.beginTask(task0, classesOf([0, 1]), new Rng(1));
     const { split, labels } = world();
     assert.throws(() => m.fit({ split, labels, indices: Int32Array.of(0, 1, 10) }, new Rng(1)), /class 1 of task 0: RAPF needs at least 2 training samples per class for a covariance, got 1/);
+    // A task ended without fit (as `params` does) leaves no statistics: training the next one is refused.
+    const n = make();
+    n.beginTask(task0, classesOf([0, 1]), new Rng(1));
+    n.endTask();
+    n.beginTask(task1, classesOf([2, 3]), new Rng(1));
+    assert.throws(() => n.trainStep(batchOf(split, labels, [20, 30]), { lr: 1e-3, iteration: 0, iterations: 1, epoch: 0 }, new Rng(1)), /statistics of 0 of the 2 old classes \(fit was not called/);
   });
 });

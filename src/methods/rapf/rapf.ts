@@ -140,6 +140,7 @@ export class RapfMethod implements Method {
    */
   private draws(at: StepAt, rng: Rng): { pseudo: Float32Array; pseudoLabels: number[]; hard: Float32Array; hardPairsOfRows: [number, number][] } {
     const o = this.options, old = this.task!.classStart;
+    if (this.means.length < old) throw new Clap4ClipError(`rapf: statistics of ${this.means.length} of the ${old} old classes (fit was not called after a task)`);
     if (at.epoch !== this.epoch) {
       this.epoch = at.epoch;
       this.batchInEpoch = 0;
@@ -223,7 +224,6 @@ export class RapfMethod implements Method {
   }
 
   endTask(): void {
-    if (this.means.length !== this.classes) throw new Clap4ClipError(`rapf: task ended with statistics of ${this.means.length} of ${this.classes} classes (fit was not called)`);
     this.optimizer = null;
     this.oldAdapter = null;
     this.pairs = [];
