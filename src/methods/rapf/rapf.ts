@@ -15,8 +15,9 @@
  *            x ~ N(mu_o, S_o) of each o = pi[(b k + j) mod n_o], j < k, to the CE with label o;
  *            each hard pair (o, n) in P = {|tt_o - tt_n| < theta} adds 20 beta samples s ~ N(mu_o, S_o)
  *            to L_h = mean relu(g(s).tt_n - g(s).tt_o + 0.1);  L = CE + L_h     (`run_class_incremental`)
- *   optimizer: a fresh Adam per task (0.9, 0.999, eps 1e-8, wd 0), lr 1e-3, x0.1 at epochs 4 and 10,
- *            15 epochs (yaml `lr`, `milestones`, `epochs`; `MultiStepLR(gamma=0.1)`)
+ *   optimizer: a fresh Adam per task (`torch.optim.Adam(model.adapter.parameters(), lr=cfg.lr,
+ *            weight_decay=0)`: torch's betas 0.9, 0.999 and eps 1e-8), lr 1e-3, x0.1 at epochs 4 and
+ *            10, 15 epochs (yaml `lr`, `milestones`, `epochs`; `MultiStepLR(gamma=0.1)` stepped per epoch)
  *   after training task t: mu_c, S_c of its classes on pre-adapter features (statistics.ts), then
  *            for t >= 1 the fusion of A_o (at task start) and A_n (fusion.ts)         (`mix_matrix`)
  *   inference: argmax of the logits; p = softmax(logits) for ECE and novelty (spec "Scores")
@@ -37,7 +38,7 @@
  * | single template "a good photo of a {}." | option `templateIndex` (cache template p), default the mean over the cache's templates | the method contract carries e[c, p], not template strings |
  * | batch size per dataset (100 / 64 / 32) | the run's `--batch-size` (default 32) | one batch size per run; pass it for parity |
  * | accuracy sample-weighted over the seen test set | the project's metrics | one protocol for every method |
- * | fixed Continual-CLIP class order | the project's class order | one protocol for every method |
+ * | fixed Continual-CLIP class order, yaml `seed: 2` | the project's class order and `--seed` | one protocol for every method |
  *
  * Checkpoint state: tt [C, D], A [D, D], mu [C, D], S [C, D, D]. The Cholesky factors are derived
  * from S on first use; hard pairs, A_o and Adam's moments live within a task and are rebuilt by
