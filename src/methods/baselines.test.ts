@@ -85,7 +85,7 @@ test('clip-adapter trains: the loss decreases on a fixed batch, and every task s
 test('registry: known names build methods, unknown names list the choices', async () => {
   const zs = await createMethod('zeroshot', smallSetup);
   assert.equal(zs.name, 'zeroshot');
-  assert.throws(() => getMethodEntry('clop'), /unknown method "clop": must be one of \[clap, clap-deterministic, zeroshot, clip-adapter\]/);
+  assert.throws(() => getMethodEntry('clop'), /unknown method "clop": must be one of \[clap, clap-deterministic, zeroshot, clip-adapter, rapf\]/);
   await assert.rejects(createMethod('clip-adapter', { ...smallSetup, methodOptions: { ratoi: 0.1 } }), /unknown option "ratoi"/);
   await assert.rejects(createMethod('zeroshot', { ...smallSetup, methodOptions: { beta: 1 } }), /takes no method options/);
 });

@@ -29,7 +29,7 @@ test('wrong types and out-of-range values are named precisely', () => {
   assert.throws(() => resolveRunConfig({ batchSize: 0 }), /"batchSize" must be >= 1, got 0/);
   assert.throws(() => resolveRunConfig({ samples: 2.5 }), /"samples" must be an integer/);
   assert.throws(() => resolveRunConfig({ lr: -1 }), /"lr" must be > 0, got -1/);
-  assert.throws(() => resolveRunConfig({ method: 'clop' }), /"method" must be one of \[clap, clap-deterministic, zeroshot, clip-adapter\], got "clop"/);
+  assert.throws(() => resolveRunConfig({ method: 'clop' }), /"method" must be one of \[clap, clap-deterministic, zeroshot, clip-adapter, rapf\], got "clop"/);
   assert.throws(() => resolveRunConfig({ classOrder: 'random' }), /"classOrder" must be "reference", "identity", a list of integer labels or a class-order file, got "random"/);
   assert.throws(() => resolveRunConfig({ methodOptions: [1] }), /"methodOptions" must be a JSON object, got an array/);
   assert.throws(() => resolveRunConfig([]), /expected a JSON object/);

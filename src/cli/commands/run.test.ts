@@ -97,7 +97,7 @@ test('run reads a features directory written by synth, and a config file', async
 test('bad input fails with one clear message', async () => {
   const io = recordingIO();
   await assert.rejects(runCommand(['--epoch', '3'], io), /unknown option --epoch \(did you mean --epochs\?\)/);
-  await assert.rejects(runCommand(['--method', 'clop'], io), /"method" must be one of \[clap, clap-deterministic, zeroshot, clip-adapter\]/);
+  await assert.rejects(runCommand(['--method', 'clop'], io), /"method" must be one of \[clap, clap-deterministic, zeroshot, clip-adapter, rapf\]/);
   await assert.rejects(runCommand(['--batch-size', 'x'], io), /"batchSize" must be an integer, got "x"/);
   await assert.rejects(runCommand(['--data', '/nonexistent/features', '--method', 'zeroshot'], io), /nonexistent/);
   await assert.rejects(runCommand(['--config', '/nonexistent.json'], io), /cannot read the config file/);
