@@ -14,7 +14,7 @@ import { createMethod } from '../registry.js';
 import { tensorSource } from '../state.js';
 import { fuseAdapters } from './fusion.js';
 import { rapfOptions, RAPF_PRESET_VALUES } from './options.js';
-import { createRapf, RapfMethod } from './rapf.js';
+import { createRapf, pseudoClassesOfBatch, RapfMethod } from './rapf.js';
 
 describe('rapf options', () => {
   it("defaults to the authors' CIFAR-100 config; presets give ImageNet-R and CUB-200; keys override", () => {
@@ -89,6 +89,14 @@ function learn(m: RapfMethod, task: TaskInfo, rng: Rng): Record<string, number>[
 }
 
 const make = (): RapfMethod => createRapf({ dim: D, logitScale: 100 }) as RapfMethod;
+
+describe('rapf pseudo-feature classes', () => {
+  it("batch b takes order[(b k + j) mod n_o]: k = 2 over 4 old classes, and k larger than n_o", () => {
+    const order = Int32Array.of(3, 0, 2, 1);
+    assert.deepEqual([0, 1, 2].map((b) => pseudoClassesOfBatch(order, b, 2)), [[3, 0], [2, 1], [3, 0]]);
+    assert.deepEqual(pseudoClassesOfBatch(Int32Array.of(1, 0), 1, 3), [0, 1, 0]);
+  });
+});
 
 describe('rapf method', () => {
   it('task 0: CE only; task 1: CE + hinge from the hard pair, then A = the fusion of A_o and the trained A', () => {

@@ -69,6 +69,14 @@ export function taskText(classes: TaskClasses, n: number, dim: number, templateI
   return classTextFeatures(one, n, 1, dim);
 }
 
+/**
+ * The old classes whose pseudo-features join batch b of an epoch: order[(b k + j) mod n_o], j < k
+ * (`main.py` `list_for_one_batch`), so an epoch of at least n_o / k batches visits every old class.
+ */
+export function pseudoClassesOfBatch(order: Int32Array, batch: number, k: number): number[] {
+  return Array.from({ length: k }, (_, j) => order[(batch * k + j) % order.length]!);
+}
+
 /** The arrays one after another, in one allocation. */
 function concatAll(xs: readonly Float32Array[]): Float32Array {
   const out = new Float32Array(xs.reduce((n, x) => n + x.length, 0));
@@ -154,8 +162,7 @@ export class RapfMethod implements Method {
     const parts: Float32Array[] = [], pseudoLabels: number[] = [];
     if (old > 0) {
       const per = Math.floor(o.pseudoPerClass * o.beta);
-      for (let j = 0; j < o.classesPerBatch; j++) {
-        const c = this.classOrder[(b * o.classesPerBatch + j) % old]!;
+      for (const c of pseudoClassesOfBatch(this.classOrder, b, o.classesPerBatch)) {
         parts.push(sampleGaussian(this.means[c]!, this.factor(c), per, rng));
         for (let i = 0; i < per; i++) pseudoLabels.push(c);
       }
