@@ -32,6 +32,7 @@ export async function decodeImage(input: ImageInput, what: string): Promise<RgbI
   try {
     return await decodeImageFile(source);
   } catch (err) {
+    if (err instanceof Clap4ClipError) throw err; // names the file already (a folder given as an image), or not the image's fault (a missing decoder package)
     const where = typeof input === 'string' ? { file: input } : {};
     throw new Clap4ClipError(`${typeof input === 'string' ? '' : `${what}: `}cannot decode the image (${(err as Error).message})`, { ...where, cause: err });
   }

@@ -21,7 +21,7 @@ function clapInput(setup: MethodSetup): ClapConfigInput {
   return { samples: setup.samples, batchSize: setup.batchSize, ...setup.methodOptions } as ClapConfigInput;
 }
 
-export const methods: Readonly<Record<string, MethodEntry>> = Object.freeze({
+const table = {
   clap: {
     description: 'CLAP4CLIP: VGA + per-task variational encoders, CE + KL + LASP (spec 2-5)',
     source: 'Jha, Gong, Yao, NeurIPS 2024; github.com/srvCodes/clap4clip',
@@ -48,10 +48,15 @@ export const methods: Readonly<Record<string, MethodEntry>> = Object.freeze({
     source: 'Huang et al., ECCV 2024; github.com/linlany/RAPF',
     create: async (setup: MethodSetup) => (await import('./rapf/rapf.js')).createRapf(setup),
   },
-});
+} satisfies Record<string, MethodEntry>;
+
+/** A method's name: a key of the table above (the type of `createClassifier`'s `method`). */
+export type MethodName = keyof typeof table;
+
+export const methods: Readonly<Record<string, MethodEntry>> = Object.freeze(table);
 
 /** Every method name, in registry order. */
-export const METHOD_NAMES: readonly string[] = Object.freeze(Object.keys(methods));
+export const METHOD_NAMES: readonly MethodName[] = Object.freeze(Object.keys(table) as MethodName[]);
 
 export function getMethodEntry(name: string): MethodEntry {
   const entry = Object.hasOwn(methods, name) ? methods[name] : undefined;
