@@ -43,6 +43,11 @@ const table = {
     source: 'Gao et al. 2021, "CLIP-Adapter"; as run in the CLAP4CLIP reference code',
     create: async (setup: MethodSetup) => createClipAdapter(setup),
   },
+  'cca-cl': {
+    description: 'CCA-CL without finetuning: closed-form CCA of random Fourier features of image and text features, exemplar-free',
+    source: 'github.com/zhwhu/CCA-CL models/ccacl.py, utils/inc_net.py (no-FTT variant); src/methods/ccaCl/ccaCl.ts',
+    create: async (setup: MethodSetup) => (await import('./ccaCl/ccaCl.js')).createCcaCl(setup),
+  },
   rapf: {
     description: 'RAPF: linear adapter on frozen features, text-guided hinge loss, Gaussian pseudo-feature replay, SVD parameter fusion (exemplar-free)',
     source: 'Huang et al., ECCV 2024; github.com/linlany/RAPF',
