@@ -1,19 +1,20 @@
 /**
- * `npm run bench`: engine figures written as JSON (bench/results/engine.json by default).
+ * `npm run bench`: engine figures written as JSON (in --out DIR, ./bench-results by default).
  *   - the CLAP-shaped training step (C = 100, B = 32, T = 20, D = 512), median and per phase,
  *     against PyTorch on one OpenBLAS thread measured in the same run (ratio < 1 = faster);
  *   - matrix-product throughput of the onnxruntime path.
  *   - the full CIFAR-100-sized protocol with CLAP on synthetic features (wall time, peak memory),
- *     against the reference's 907 s (written to bench/results/protocol.json; about 10 minutes).
+ *     against the reference's 907 s (protocol.json; about 10 minutes).
  *   - feature extraction on a random ViT-B/16-sized vision tower at batch 32: images per second of
- *     the full pipeline (decode, preprocess, encode) and of bare onnxruntime (bench/results/features.json).
- * Options: --steps N (30), --warmup N (5), --out FILE, --no-torch, --only engine|protocol|features.
+ *     the full pipeline (decode, preprocess, encode) and of bare onnxruntime (features.json).
+ * Options: see BENCH_SPEC (`clap4clip bench --help`); the JSON files go to --out DIR (./bench-results).
  */
 import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { gemm } from '../src/engine/ops/matmul.js';
 import { writeJsonAtomic } from '../src/util/atomicWrite.js';
-import { repoRoot } from '../src/util/paths.js';
+import { choiceValue, intValue, parseOrHelp, renderHelp, stringValue } from '../src/cli/args.js';
+import { BENCH_PARTS as PARTS, BENCH_SPEC } from '../src/cli/commands/benchSpec.js';
 import { createClapStep, type PhaseTimes } from './clapStep.js';
 import { measureTorchStep } from './torchReference.js';
 import { MALLOC_TUNABLES } from '../src/cli/mallocTunables.js';
@@ -23,14 +24,6 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function flag(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  if (i < 0) return fallback;
-  const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} needs a positive integer, got ${args[i + 1]}`);
-  return v;
 }
 
 function gemmThroughput(m: number, k: number, n: number): number {
@@ -45,45 +38,60 @@ function gemmThroughput(m: number, k: number, n: number): number {
   return (2 * m * k * n) / median(times) / 1e6;
 }
 
-export async function runBench(args: string[]): Promise<number> {
-  const onlyIndex = args.indexOf('--only');
-  const only = onlyIndex >= 0 ? args[onlyIndex + 1] : null;
-  const parts = ['engine', 'protocol', 'features'];
-  if (only !== null && !parts.includes(only ?? '')) throw new Error(`--only must be one of [${parts.join(', ')}], got ${only}`);
-  if (only === null || only === 'engine') await benchEngine(args);
-  if (only === null || only === 'features') await benchFeatures();
-  if (only === null || only === 'protocol') await benchProtocol();
+interface BenchOptions { out: string; steps: number; warmup: number; withTorch: boolean; log: (line: string) => void }
+
+export async function runBench(args: string[], io: { stdout: { write(s: string): unknown } } = process): Promise<number> {
+  const p = parseOrHelp(BENCH_SPEC, args);
+  if (p.help) {
+    io.stdout.write(renderHelp(BENCH_SPEC) + '\n');
+    return 0;
+  }
+  const only = choiceValue(BENCH_SPEC, p, 'only', PARTS);
+  const json = p.values['json'] === true, quiet = p.values['quiet'] === true;
+  const opts: BenchOptions = {
+    out: resolve(stringValue(p, 'out') ?? 'bench-results'),
+    steps: intValue(BENCH_SPEC, p, 'steps', 1) ?? 30,
+    warmup: intValue(BENCH_SPEC, p, 'warmup', 0) ?? 5,
+    withTorch: p.values['no-torch'] !== true,
+    // With --json the JSON document is all of stdout: progress goes to stderr.
+    log: quiet ? () => undefined : (line) => (json ? process.stderr : io.stdout).write(line + '\n'),
+  };
+  const written: Record<string, string> = {};
+  if (only === undefined || only === 'engine') written['engine'] = await benchEngine(opts);
+  if (only === undefined || only === 'features') written['features'] = await benchFeatures(opts);
+  if (only === undefined || only === 'protocol') written['protocol'] = await benchProtocol(opts);
+  if (json) io.stdout.write(JSON.stringify({ files: written }) + '\n');
   return 0;
 }
 
-async function benchFeatures(): Promise<void> {
-  const out = join(repoRoot(), 'bench', 'results', 'features.json');
-  console.log('feature extraction on a random ViT-B/16-sized vision tower (builds a 345 MB model once)...');
+async function benchFeatures(opts: BenchOptions): Promise<string> {
+  const out = join(opts.out, 'features.json');
+  opts.log('feature extraction on a random ViT-B/16-sized vision tower (builds a 345 MB model once)...');
   // Imported here: loading transformers.js (and sharp) into the process slows the engine step.
   const { benchFeatureExtraction } = await import('./featureExtraction.js');
   const r = await benchFeatureExtraction({ batches: 4, threads: 2, batch: 32 });
   mkdirSync(dirname(out), { recursive: true });
   await writeJsonAtomic(out, { date: new Date().toISOString(), ...r });
-  console.log(`features: pipeline ${r.imagesPerSecond.toFixed(2)} images/s, bare onnxruntime ${r.bareOnnxImagesPerSecond.toFixed(2)} images/s, ratio ${r.ratio.toFixed(3)}${r.disturbed ? ' (machine was busy)' : ''}`);
-  console.log(`wrote ${out}`);
+  opts.log(`features: pipeline ${r.imagesPerSecond.toFixed(2)} images/s, bare onnxruntime ${r.bareOnnxImagesPerSecond.toFixed(2)} images/s, ratio ${r.ratio.toFixed(3)}${r.disturbed ? ' (machine was busy)' : ''}`);
+  opts.log(`wrote ${out}`);
+  return out;
 }
 
-async function benchProtocol(): Promise<void> {
-  const out = join(repoRoot(), 'bench', 'results', 'protocol.json');
-  console.log('full CIFAR-100-sized protocol with clap on synthetic features (about 10 minutes)...');
+async function benchProtocol(opts: BenchOptions): Promise<string> {
+  const out = join(opts.out, 'protocol.json');
+  opts.log('full CIFAR-100-sized protocol with clap on synthetic features (about 10 minutes)...');
   // Novelty detection is this project's addition: off, so the workload is the reference's.
-  const m = measureProtocol('clap', ['--novelty=false']);
+  const m = await measureProtocol('clap', ['--no-novelty']);
   mkdirSync(dirname(out), { recursive: true });
   await writeJsonAtomic(out, { date: new Date().toISOString(), synthetic: true, ...m });
-  console.log(`protocol: ${m.wallSeconds.toFixed(0)} s wall (reference PyTorch ${m.referencePyTorchSeconds} s), peak RSS ${m.peakRssMB.toFixed(0)} MB, average ${(100 * m.averageAccuracy).toFixed(2)} / last ${(100 * m.lastAccuracy).toFixed(2)} (synthetic)`);
-  console.log(`wrote ${out}`);
+  opts.log(`protocol: ${m.wallSeconds.toFixed(0)} s wall (reference PyTorch ${m.referencePyTorchSeconds} s), peak RSS ${m.peakRssMB.toFixed(0)} MB, average ${(100 * m.averageAccuracy).toFixed(2)} / last ${(100 * m.lastAccuracy).toFixed(2)} (synthetic)`);
+  opts.log(`wrote ${out}`);
+  return out;
 }
 
-async function benchEngine(args: string[]): Promise<void> {
-  const steps = flag(args, '--steps', 30), warmup = flag(args, '--warmup', 5);
-  const outIndex = args.indexOf('--out');
-  const out = outIndex >= 0 ? args[outIndex + 1]! : join(repoRoot(), 'bench', 'results', 'engine.json');
-  const withTorch = !args.includes('--no-torch');
+async function benchEngine(opts: BenchOptions): Promise<string> {
+  const { steps, warmup, withTorch } = opts;
+  const out = join(opts.out, 'engine.json');
   const shape = { classes: 100, batch: 32, samples: 20, dim: 512 };
 
   const skipped = { unavailable: 'skipped (--no-torch)' };
@@ -130,13 +138,15 @@ async function benchEngine(args: string[]): Promise<void> {
   mkdirSync(dirname(out), { recursive: true });
   await writeJsonAtomic(out, result);
   const ratio = result.ratioToTorch === null ? 'n/a' : result.ratioToTorch.toFixed(2);
-  console.log(`CLAP step: ${stepMs.toFixed(1)} ms median (${Object.entries(phaseMedians).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')})`);
-  console.log(`PyTorch 1 thread: ${torchMs === null ? JSON.stringify(torchBefore) : `${torchMs.toFixed(1)} ms`}; ratio ${ratio}`);
-  if (torchTunedMs !== null) console.log(`PyTorch 1 thread with the same malloc settings: ${torchTunedMs.toFixed(1)} ms; ratio ${(stepMs / torchTunedMs).toFixed(2)}`);
-  console.log(`wrote ${out}`);
+  opts.log(`CLAP step: ${stepMs.toFixed(1)} ms median (${Object.entries(phaseMedians).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')})`);
+  opts.log(`PyTorch 1 thread: ${torchMs === null ? JSON.stringify(torchBefore) : `${torchMs.toFixed(1)} ms`}; ratio ${ratio}`);
+  if (torchTunedMs !== null) opts.log(`PyTorch 1 thread with the same malloc settings: ${torchTunedMs.toFixed(1)} ms; ratio ${(stepMs / torchTunedMs).toFixed(2)}`);
+  opts.log(`wrote ${out}`);
+  return out;
 }
 
 // `node dist/bench/main.js` runs the benchmark directly (`npm run bench`).
 if (import.meta.url === `file://${process.argv[1]}`) {
-  runBench(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: unknown) => { console.error(e); process.exitCode = 1; });
+  const { main } = await import('../src/cli/main.js');
+  process.exitCode = await main(['bench', ...process.argv.slice(2)]);
 }

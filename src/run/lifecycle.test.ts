@@ -180,7 +180,7 @@ test('SIGINT during a task: exits 130 with the resume command, keeps the last co
   const ref = reference();
   const dir = join(await tempDir(), 'run');
   const r = await cli([...LONG, '--out', dir], async (child, seen) => {
-    await seen(/clap after task 1:/); // task 2 has just started
+    await seen(/clap task 1\/5: acc/); // task 2 has just started
     child.kill('SIGINT');
   });
   assert.equal(r.code, 130, r.stderr);

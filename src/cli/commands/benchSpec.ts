@@ -1,0 +1,25 @@
+/**
+ * The options of `clap4clip bench`, apart from the benchmarks themselves (which only a clone of the
+ * repository has), so its help and its argument errors work in an installed package too.
+ */
+import { JSON_OPTION, QUIET_OPTION, type CommandSpec } from '../args.js';
+
+export const BENCH_PARTS = ['engine', 'protocol', 'features'] as const;
+
+export const BENCH_SPEC: CommandSpec = {
+  name: 'bench',
+  summary: 'Measure the engine and the pipeline, and write the figures as JSON: engine.json (the CLAP-shaped training step, against PyTorch when /usr/bin/python3 has it), features.json (feature extraction on a random ViT-B/16-sized tower, builds a 345 MB model once), protocol.json (the full CIFAR-100-sized protocol, about 10 minutes). All three take about 15 minutes.',
+  usage: ['bench [options]'],
+  description: ['The benchmarks run in a clone of the repository (`npm ci && npm run bench`); the installed package does not include them.'],
+  options: [
+    { name: 'only', type: 'string', arg: BENCH_PARTS.join('|'), help: 'run one benchmark' },
+    { name: 'out', type: 'string', arg: 'DIR', help: 'directory for the JSON files', defaultText: 'bench-results in the current directory' },
+    { name: 'steps', type: 'string', arg: 'N', help: 'measured training steps of the engine benchmark', defaultText: '30' },
+    { name: 'warmup', type: 'string', arg: 'N', help: 'warm-up steps of the engine benchmark', defaultText: '5' },
+    { name: 'no-torch', type: 'boolean', help: 'do not measure the PyTorch step' },
+    JSON_OPTION,
+    QUIET_OPTION,
+  ],
+  examples: ['bench --only engine --steps 3 --warmup 1 --no-torch --out bench-results'],
+};
+
