@@ -3,8 +3,10 @@
  *   - the CLAP-shaped training step (C = 100, B = 32, T = 20, D = 512), median and per phase,
  *     against PyTorch on one OpenBLAS thread measured in the same run (ratio < 1 = faster);
  *   - matrix-product throughput of the onnxruntime path.
- *   - the full CIFAR-100-sized protocol with CLAP on synthetic features (wall time, peak memory),
- *     against the reference's 907 s (protocol.json; about 10 minutes).
+ *   - the full CIFAR-100-sized protocol on synthetic features per method (wall time, peak memory;
+ *     CLAP against the reference's 907 s), protocol.json; --methods a,b picks them (default: all).
+ *   - float64 Cholesky factorisation and solve (src/linalg) at n = 1000 and 4000, the sizes of
+ *     RanPAC's lambda search (linalg.json).
  *   - feature extraction on a random ViT-B/16-sized vision tower at batch 32: images per second of
  *     the full pipeline (decode, preprocess, encode) and of bare onnxruntime (features.json).
  * Options: see BENCH_SPEC (`clap4clip bench --help`); the JSON files go to --out DIR (./bench-results).
@@ -18,7 +20,10 @@ import { BENCH_PARTS as PARTS, BENCH_SPEC } from '../src/cli/commands/benchSpec.
 import { createClapStep, type PhaseTimes } from './clapStep.js';
 import { measureTorchStep } from './torchReference.js';
 import { MALLOC_TUNABLES } from '../src/cli/mallocTunables.js';
-import { measureProtocol } from './protocol.js';
+import { measureProtocol, type ProtocolMeasurement } from './protocol.js';
+import { METHOD_NAMES } from '../src/methods/registry.js';
+import { UsageError } from '../src/cli/args.js';
+import { benchLinalg } from './linalg.js';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -56,10 +61,13 @@ export async function runBench(args: string[], io: { stdout: { write(s: string):
     // With --json the JSON document is all of stdout: progress goes to stderr.
     log: quiet ? () => undefined : (line) => (json ? process.stderr : io.stdout).write(line + '\n'),
   };
+  const methods = stringValue(p, 'methods')?.split(',').map((m) => m.trim()) ?? [...METHOD_NAMES];
+  for (const m of methods) if (!(METHOD_NAMES as readonly string[]).includes(m)) throw new UsageError(`bench: --methods: unknown method "${m}": must be one of [${METHOD_NAMES.join(', ')}]`);
   const written: Record<string, string> = {};
   if (only === undefined || only === 'engine') written['engine'] = await benchEngine(opts);
   if (only === undefined || only === 'features') written['features'] = await benchFeatures(opts);
-  if (only === undefined || only === 'protocol') written['protocol'] = await benchProtocol(opts);
+  if (only === undefined || only === 'linalg') written['linalg'] = await benchLinalg(join(opts.out, 'linalg.json'), opts.log);
+  if (only === undefined || only === 'protocol') written['protocol'] = await benchProtocol(opts, methods);
   if (json) io.stdout.write(JSON.stringify({ files: written }) + '\n');
   return 0;
 }
@@ -77,14 +85,23 @@ async function benchFeatures(opts: BenchOptions): Promise<string> {
   return out;
 }
 
-async function benchProtocol(opts: BenchOptions): Promise<string> {
+/** Run options a method's protocol figure needs to be the authors' setting (RAPF trains CIFAR-100 at batch 100). */
+const PROTOCOL_ARGS: Readonly<Record<string, readonly string[]>> = { rapf: ['--batch-size', '100'] };
+
+async function benchProtocol(opts: BenchOptions, methods: readonly string[]): Promise<string> {
   const out = join(opts.out, 'protocol.json');
-  opts.log('full CIFAR-100-sized protocol with clap on synthetic features (about 10 minutes)...');
-  // Novelty detection is this project's addition: off, so the workload is the reference's.
-  const m = await measureProtocol('clap', ['--no-novelty']);
-  mkdirSync(dirname(out), { recursive: true });
-  await writeJsonAtomic(out, { date: new Date().toISOString(), synthetic: true, ...m });
-  opts.log(`protocol: ${m.wallSeconds.toFixed(0)} s wall (reference PyTorch ${m.referencePyTorchSeconds} s), peak RSS ${m.peakRssMB.toFixed(0)} MB, average ${(100 * m.averageAccuracy).toFixed(2)} / last ${(100 * m.lastAccuracy).toFixed(2)} (synthetic)`);
+  const runs: ProtocolMeasurement[] = [];
+  for (const method of methods) {
+    opts.log(`full CIFAR-100-sized protocol with ${method} on synthetic features...`);
+    // Novelty detection is this project's addition: off, so the workload is the reference's.
+    const m = await measureProtocol(method, ['--no-novelty', ...(PROTOCOL_ARGS[method] ?? [])]);
+    runs.push(m);
+    const ref = m.referencePyTorchSeconds === null ? '' : ` (reference PyTorch ${m.referencePyTorchSeconds} s)`;
+    opts.log(`protocol ${method}: ${m.wallSeconds.toFixed(0)} s wall${ref}, peak RSS ${m.peakRssMB.toFixed(0)} MB, average ${(100 * m.averageAccuracy).toFixed(2)} / last ${(100 * m.lastAccuracy).toFixed(2)} (synthetic)`);
+    // Written after every method: a long bench stopped part-way keeps what it measured.
+    mkdirSync(dirname(out), { recursive: true });
+    await writeJsonAtomic(out, { date: new Date().toISOString(), synthetic: true, methods: runs });
+  }
   opts.log(`wrote ${out}`);
   return out;
 }

@@ -43,6 +43,16 @@ const table = {
     source: 'Gao et al. 2021, "CLIP-Adapter"; as run in the CLAP4CLIP reference code',
     create: async (setup: MethodSetup) => createClipAdapter(setup),
   },
+  simplecil: {
+    description: 'SimpleCIL: cosine prototype classifier, class means of the image features, nothing trained',
+    source: 'Zhou et al. 2023, "Revisiting class-incremental learning with pre-trained models"; github.com/zhoudw-zdw/RevisitingCIL, LAMDA-CL/C3Box',
+    create: async (setup: MethodSetup) => (await import('./simplecil.js')).createSimpleCil(setup),
+  },
+  ranpac: {
+    description: 'RanPAC (no Phase 1): ReLU random projection (M = 10000), ridge readout on accumulated Gram statistics',
+    source: 'McDonnell et al., NeurIPS 2023, "RanPAC"; github.com/RanPAC/RanPAC',
+    create: async (setup: MethodSetup) => (await import('./ranpac/ranpac.js')).createRanPac(setup),
+  },
   'cca-cl': {
     description: 'CCA-CL without finetuning: closed-form CCA of random Fourier features of image and text features, exemplar-free',
     source: 'github.com/zhwhu/CCA-CL models/ccacl.py, utils/inc_net.py (no-FTT variant); src/methods/ccaCl/ccaCl.ts',

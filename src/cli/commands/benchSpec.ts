@@ -4,11 +4,11 @@
  */
 import { JSON_OPTION, QUIET_OPTION, type CommandSpec } from '../args.js';
 
-export const BENCH_PARTS = ['engine', 'protocol', 'features'] as const;
+export const BENCH_PARTS = ['engine', 'protocol', 'features', 'linalg'] as const;
 
 export const BENCH_SPEC: CommandSpec = {
   name: 'bench',
-  summary: 'Measure the engine and the pipeline, and write the figures as JSON: engine.json (the CLAP-shaped training step, against PyTorch when /usr/bin/python3 has it), features.json (feature extraction on a random ViT-B/16-sized tower, builds a 345 MB model once), protocol.json (the full CIFAR-100-sized protocol, about 10 minutes). All three take about 15 minutes.',
+  summary: 'Measure the engine and the pipeline, and write the figures as JSON: engine.json (the CLAP-shaped training step, against PyTorch when /usr/bin/python3 has it), features.json (feature extraction on a random ViT-B/16-sized tower, builds a 345 MB model once), protocol.json (the full CIFAR-100-sized protocol per method: about 10 minutes for clap, 25 s for simplecil, about 45 minutes for ranpac at M = 10000 on busy shared cores), linalg.json (float64 Cholesky and solve at RanPAC\'s sizes).',
   usage: ['bench [options]'],
   description: ['The benchmarks run in a clone of the repository (`npm ci && npm run bench`); the installed package does not include them.'],
   options: [
@@ -17,6 +17,7 @@ export const BENCH_SPEC: CommandSpec = {
     { name: 'steps', type: 'string', arg: 'N', help: 'measured training steps of the engine benchmark', defaultText: '30' },
     { name: 'warmup', type: 'string', arg: 'N', help: 'warm-up steps of the engine benchmark', defaultText: '5' },
     { name: 'no-torch', type: 'boolean', help: 'do not measure the PyTorch step' },
+    { name: 'methods', type: 'string', arg: 'A,B,...', help: 'methods of the protocol benchmark', defaultText: 'every method' },
     JSON_OPTION,
     QUIET_OPTION,
   ],

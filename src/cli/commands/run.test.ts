@@ -82,7 +82,7 @@ test('run without --method compares zeroshot, clip-adapter and clap; clap beats 
   assert.ok((clap['lastAccuracy'] as number) > (zs['lastAccuracy'] as number) + 0.05);
   const printed = io.out.join('');
   assert.match(printed, /Results on SYNTHETIC features/);
-  assert.match(printed, /method\s+avg acc\s+last acc\s+BWT\s+forget\s+ECE\s+ECE\/batch\s+AUROC\s+time/);
+  assert.match(printed, /method\s+avg acc\s+last acc\s+BWT\s+forget\s+ECE\s+ECE\/batch\s+AUROC\s+memory\s+time/);
   for (const m of ['zeroshot', 'clip-adapter', 'clap']) assert.match(printed, new RegExp(`\\n${m}\\s+\\d+\\.\\d\\d`));
 });
 

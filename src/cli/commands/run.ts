@@ -1,6 +1,6 @@
 /**
- * `clap4clip run`: train and evaluate one method, or (without --method) compare zeroshot,
- * clip-adapter and clap on the same data and print a table.
+ * `clap4clip run`: train and evaluate one method, or compare several on the same data and print a
+ * table (--methods a,b,c; without --method or --methods: zeroshot, clip-adapter and clap).
  *
  * Flags are the rows of `RUN_CONFIG_FIELDS` in kebab-case (`--finetune-epochs 2` sets
  * `finetuneEpochs`), with their help and defaults; a JSON file given with --config supplies a
@@ -32,10 +32,11 @@ const full = SYNTHETIC_PRESETS.default;
 
 export const RUN_SPEC: CommandSpec = {
   name: 'run',
-  summary: 'Train and evaluate a method one task at a time; without --method, compare zeroshot, clip-adapter and clap on the same data.',
+  summary: `Train and evaluate a method one task at a time; without --method, compare the methods of --methods (default ${COMPARED_METHODS.join(', ')}) on the same data.`,
   usage: ['run [options]', 'run --resume DIR [options]'],
   description: [
     `Without --data the data is the synthetic "benchmark" world (${bench.numClasses} classes in tasks of ${DEFAULT_RUN_CONFIG.increment}, ${bench.trainPerClass} training and ${bench.testPerClass} test images per class, D = ${bench.dim}, a memory of ${QUICK_BENCHMARK.memorySize} exemplars): a few minutes on 2 cores. --full runs the CIFAR-100-sized world (${full.trainPerClass}/${full.testPerClass} images per class, D = ${full.dim}, memory ${DEFAULT_RUN_CONFIG.memorySize}). Results on synthetic features are labelled synthetic.`,
+    'A comparison runs every method on the same data, protocol and seeds, one run directory per method. Its --method-options is a JSON object keyed by method name, e.g. --methods clap,ranpac --method-options \'{"clap":{"laspWeight":10},"ranpac":{"M":2000}}\' (methods without an entry get their defaults; a flat object goes to clap alone). --resume DIR reruns the recorded list; a different --methods list is refused.',
     'A checkpoint is written after every task. Ctrl-C (SIGINT) or SIGTERM stops at the next safe point and keeps the last complete checkpoint; --resume DIR continues with the same results as an uninterrupted run. The run ends by writing report.html into its directory.',
   ],
   options: [
@@ -43,6 +44,7 @@ export const RUN_SPEC: CommandSpec = {
     { name: 'full', type: 'boolean', help: 'the full CIFAR-100-sized synthetic protocol' },
     { name: 'resume', type: 'string', arg: 'DIR', help: "continue the run(s) in DIR from the last complete task; options given must match the run's settings" },
     { name: 'force', type: 'boolean', help: 'replace a run with different settings in --out DIR' },
+    { name: 'methods', type: 'string', arg: 'A,B,...', help: 'compare these methods (names from the Methods list, in the order they run)' },
     ...FIELD_OPTIONS,
     JSON_OPTION,
     QUIET_OPTION,
@@ -52,6 +54,7 @@ export const RUN_SPEC: CommandSpec = {
     'run --synthetic-preset tiny --increment 5 --out runs/tiny-compare',
     `run --synthetic-preset tiny --increment 5 --method clap --method-options '{"laspWeight":15}' --out runs/tiny-clap`,
     'run --resume runs/tiny-clap',
+    `run --synthetic-preset tiny --increment 5 --methods simplecil,ranpac --method-options '{"ranpac":{"M":64}}' --out runs/tiny-closed-form`,
     'run --synthetic-preset tiny --increment 5 --method clip-adapter --runs 2 --json --out runs/tiny-seeds',
   ],
 };
@@ -68,6 +71,8 @@ interface ParsedArgs {
   quiet: boolean;
   /** --resume DIR. */
   resume: string | null;
+  /** --methods a,b,c (null: not given). */
+  methods: string[] | null;
   configFile: string | null;
   /** Config values from flags, by key. */
   values: Record<string, unknown>;
@@ -81,7 +86,7 @@ export function parseRunArgs(args: readonly string[]): ParsedArgs {
   const { values, typed } = configValues(p);
   return {
     help: p.help, full: p.values['full'] === true, force: p.values['force'] === true, json: p.values['json'] === true, quiet: p.values['quiet'] === true,
-    resume: stringValue(p, 'resume') ?? null, configFile: stringValue(p, 'config') ?? null, values, typed,
+    resume: stringValue(p, 'resume') ?? null, methods: stringValue(p, 'methods')?.split(',').map((m) => m.trim()) ?? null, configFile: stringValue(p, 'config') ?? null, values, typed,
   };
 }
 
@@ -127,7 +132,7 @@ export async function runCommand(args: string[], io: CommandIO = PROCESS_IO, opt
       : undefined,
   };
   try {
-    const inv = parsed.resume !== null ? await resumedInvocation(parsed.resume, given, parsed) : newInvocation(given, parsed.full, parsed.force);
+    const inv = parsed.resume !== null ? await resumedInvocation(parsed.resume, given, parsed) : newInvocation(given, parsed.full, parsed.force, parsed.methods);
     const plan = planRuns(inv);
     const first = plan[0]!.runs[0]!.config;
     const ds = await loadRunData(first);

@@ -18,13 +18,14 @@ const pct = (x: number | null): string => (x === null ? '-' : (100 * x).toFixed(
 const signedPct = (x: number | null): string => (x === null ? '-' : `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)}`);
 
 /**
- * The comparison table (accuracies, BWT and forgetting in %, ECE of the final step, and the mean
- * energy AUROC of novelty detection when measured). Rows are labelled `method` (with the seed when
- * a method has several runs).
+ * The comparison table (accuracies, BWT and forgetting in %, ECE of the final step, the mean
+ * energy AUROC of novelty detection when measured, the exemplars kept after the last task: "none"
+ * for an exemplar-free method). Rows are labelled `method` (with the seed when a method has
+ * several runs).
  */
 export function comparisonTable(results: readonly RunResults[]): string {
   const withNovelty = results.some((r) => r.noveltyMean.energy !== undefined);
-  const head = ['method', 'avg acc', 'last acc', 'BWT', 'forget', 'ECE', 'ECE/batch', ...(withNovelty ? ['AUROC'] : []), 'time'];
+  const head = ['method', 'avg acc', 'last acc', 'BWT', 'forget', 'ECE', 'ECE/batch', ...(withNovelty ? ['AUROC'] : []), 'memory', 'time'];
   const repeated = new Set(results.filter((r, i) => results.findIndex((q) => q.method === r.method) !== i).map((r) => r.method));
   const rows = results.map((r) => [
     repeated.has(r.method) ? `${r.method} seed ${r.config.seed}` : r.method,
@@ -35,6 +36,7 @@ export function comparisonTable(results: readonly RunResults[]): string {
     r.ece.dataset[r.ece.dataset.length - 1]!.toFixed(4),
     r.ece.perBatchMean[r.ece.perBatchMean.length - 1]!.toFixed(4),
     ...(withNovelty ? [r.noveltyMean.energy === undefined ? '-' : pct(r.noveltyMean.energy.auroc)] : []),
+    memoryCell(r),
     `${r.totalSeconds.toFixed(1)}s`,
   ]);
   const widths = head.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j]!.length)));
@@ -42,10 +44,16 @@ export function comparisonTable(results: readonly RunResults[]): string {
   return [line(head), ...rows.map(line)].join('\n');
 }
 
+/** Exemplars after the last task, "none" when the method kept none at any step (exemplar-free). */
+function memoryCell(r: RunResults): string {
+  const sizes = r.steps.map((s) => s.memorySize);
+  return sizes.every((m) => m === 0) ? 'none' : String(sizes.at(-1));
+}
+
 /** The legend under the table, wrapped to `columns`. */
 export function tableLegend(results: readonly RunResults[], columns: number): string {
   const novelty = results.some((r) => r.noveltyMean.energy) ? ' AUROC: novel data detection by energy, mean over tasks.' : '';
-  return wrapText(`Accuracies in %, BWT (backward transfer) and forgetting in points; ECE (15 bins) after the last task, over the whole test set and averaged over test batches.${novelty}`, columns).join('\n');
+  return wrapText(`Accuracies in %, BWT (backward transfer) and forgetting in points; ECE (15 bins) after the last task, over the whole test set and averaged over test batches.${novelty} Memory: exemplars kept (none: exemplar-free).`, columns).join('\n');
 }
 
 /** What the run learns on, in a few lines of at most `columns` characters. */
@@ -111,6 +119,7 @@ export function printingHooks(io: CommandIO, mode: OutputMode, tasks: number, co
     },
     onRunsDone: (all, summaries) => {
       say('\n' + (all[0]!.synthetic ? 'Results on SYNTHETIC features (not CLIP):\n' : '') + comparisonTable(all) + '\n' + tableLegend(all, columns) + '\n');
+      for (const note of new Set(all.flatMap((r) => r.notes ?? []))) say(`note: ${note}\n`);
       for (const summary of summaries) say('\n' + repeatedRunsTable(summary) + '\n');
     },
   };
