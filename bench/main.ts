@@ -1,29 +1,29 @@
 /**
- * `npm run bench`: engine figures written as JSON (bench/results/engine.json by default).
- *   - the CLAP-shaped training step (C = 100, B = 32, T = 20, D = 512), median and per phase,
- *     against PyTorch on one OpenBLAS thread measured in the same run (ratio < 1 = faster);
- *   - matrix-product throughput of the onnxruntime path.
- *   - the full CIFAR-100-sized protocol with CLAP on synthetic features (wall time, peak memory),
- *     against the reference's 907 s (written to bench/results/protocol.json; about 10 minutes).
- *   - feature extraction on a random ViT-B/16-sized vision tower at batch 32: images per second of
- *     the full pipeline (decode, preprocess, encode) and of bare onnxruntime (bench/results/features.json).
- * Options: --steps N (30), --warmup N (5), --out FILE, --no-torch, --only engine|protocol|features.
+ * `npm run bench`: engine figures written as JSON to bench/results/ (`node dist/bench/table.js`
+ * prints them as the README's performance table).
+ *   - engine.json: the CLAP-shaped training step (C = 100, B = 32, T = 20, D = 512), median and per
+ *     phase, against PyTorch on one OpenBLAS thread measured in the same run, as shipped and with
+ *     the launcher's malloc settings (ratio < 1 = faster); matrix-product throughput of onnxruntime.
+ *   - scaling.json: the step for C = 100..1000, T = 1..20, D = 512/768, each with its PyTorch twin.
+ *   - protocol.json: the full CIFAR-100-sized protocol on synthetic features, per method (wall
+ *     time, seconds per task, peak memory), against the authors' 907 s for CLAP.
+ *   - features.json: feature extraction on a random ViT-B/16-sized vision tower at batch 32.
+ * Options: --steps N (30), --warmup N (5), --grid-steps N (10), --out FILE (engine.json),
+ * --no-torch, --only engine|scaling|protocol|features, --methods a,b (protocol; default: every
+ * registered method).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gemm } from '../src/engine/ops/matmul.js';
+import { METHOD_NAMES } from '../src/methods/registry.js';
 import { writeJsonAtomic } from '../src/util/atomicWrite.js';
 import { repoRoot } from '../src/util/paths.js';
 import { createClapStep, type PhaseTimes } from './clapStep.js';
 import { measureTorchStep } from './torchReference.js';
 import { MALLOC_TUNABLES } from '../src/cli/mallocTunables.js';
-import { measureProtocol } from './protocol.js';
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+import { measureProtocol, REFERENCE_PYTORCH_SECONDS } from './protocol.js';
+import { measureScaling } from './scaling.js';
+import { median } from './stats.js';
 
 function flag(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(name);
@@ -31,6 +31,14 @@ function flag(args: string[], name: string, fallback: number): number {
   const v = Number(args[i + 1]);
   if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} needs a positive integer, got ${args[i + 1]}`);
   return v;
+}
+
+const resultsDir = () => join(repoRoot(), 'bench', 'results');
+
+async function writeResult(out: string, value: object): Promise<void> {
+  mkdirSync(dirname(out), { recursive: true });
+  await writeJsonAtomic(out, value);
+  console.log(`wrote ${out}`);
 }
 
 function gemmThroughput(m: number, k: number, n: number): number {
@@ -48,41 +56,55 @@ function gemmThroughput(m: number, k: number, n: number): number {
 export async function runBench(args: string[]): Promise<number> {
   const onlyIndex = args.indexOf('--only');
   const only = onlyIndex >= 0 ? args[onlyIndex + 1] : null;
-  const parts = ['engine', 'protocol', 'features'];
+  const parts = ['engine', 'scaling', 'protocol', 'features'];
   if (only !== null && !parts.includes(only ?? '')) throw new Error(`--only must be one of [${parts.join(', ')}], got ${only}`);
   if (only === null || only === 'engine') await benchEngine(args);
+  if (only === null || only === 'scaling') await benchScaling(args);
   if (only === null || only === 'features') await benchFeatures();
-  if (only === null || only === 'protocol') await benchProtocol();
+  if (only === null || only === 'protocol') await benchProtocol(args);
   return 0;
 }
 
 async function benchFeatures(): Promise<void> {
-  const out = join(repoRoot(), 'bench', 'results', 'features.json');
+  const out = join(resultsDir(), 'features.json');
   console.log('feature extraction on a random ViT-B/16-sized vision tower (builds a 345 MB model once)...');
   // Imported here: loading transformers.js (and sharp) into the process slows the engine step.
   const { benchFeatureExtraction } = await import('./featureExtraction.js');
   const r = await benchFeatureExtraction({ batches: 4, threads: 2, batch: 32 });
-  mkdirSync(dirname(out), { recursive: true });
-  await writeJsonAtomic(out, { date: new Date().toISOString(), ...r });
   console.log(`features: pipeline ${r.imagesPerSecond.toFixed(2)} images/s, bare onnxruntime ${r.bareOnnxImagesPerSecond.toFixed(2)} images/s, ratio ${r.ratio.toFixed(3)}${r.disturbed ? ' (machine was busy)' : ''}`);
-  console.log(`wrote ${out}`);
+  await writeResult(out, { date: new Date().toISOString(), ...r });
 }
 
-async function benchProtocol(): Promise<void> {
-  const out = join(repoRoot(), 'bench', 'results', 'protocol.json');
-  console.log('full CIFAR-100-sized protocol with clap on synthetic features (about 10 minutes)...');
-  // Novelty detection is this project's addition: off, so the workload is the reference's.
-  const m = measureProtocol('clap', ['--novelty=false']);
-  mkdirSync(dirname(out), { recursive: true });
-  await writeJsonAtomic(out, { date: new Date().toISOString(), synthetic: true, ...m });
-  console.log(`protocol: ${m.wallSeconds.toFixed(0)} s wall (reference PyTorch ${m.referencePyTorchSeconds} s), peak RSS ${m.peakRssMB.toFixed(0)} MB, average ${(100 * m.averageAccuracy).toFixed(2)} / last ${(100 * m.lastAccuracy).toFixed(2)} (synthetic)`);
-  console.log(`wrote ${out}`);
+async function benchScaling(args: string[]): Promise<void> {
+  const steps = flag(args, '--grid-steps', 10);
+  console.log('step cost against classes, samples and feature width, each with its PyTorch twin (a few minutes)...');
+  const rows = measureScaling(steps, !args.includes('--no-torch'));
+  for (const r of rows) {
+    console.log(`C=${r.classes} T=${r.samples} D=${r.dim}: ${r.ms.toFixed(1)} ms, PyTorch ${r.torchMs?.toFixed(1) ?? 'n/a'} ms, ratio ${r.ratioToTorch?.toFixed(2) ?? 'n/a'}`);
+  }
+  await writeResult(join(resultsDir(), 'scaling.json'), { date: new Date().toISOString(), batch: 32, steps, torchMallocTunables: true, rows });
+}
+
+async function benchProtocol(args: string[]): Promise<void> {
+  const i = args.indexOf('--methods');
+  const chosen = i >= 0 ? (args[i + 1] ?? '').split(',') : [...METHOD_NAMES];
+  const unknown = chosen.filter((m) => !METHOD_NAMES.includes(m));
+  if (unknown.length > 0) throw new Error(`--methods: unknown ${unknown.join(', ')}; known: ${METHOD_NAMES.join(', ')}`);
+  const methods: Record<string, ReturnType<typeof measureProtocol>> = {};
+  for (const method of chosen) {
+    console.log(`full CIFAR-100-sized protocol with ${method} on synthetic features (CLAP: about 5 minutes)...`);
+    // Novelty detection is this project's addition: off, so the workload is the reference's.
+    const m = measureProtocol(method, ['--novelty=false']);
+    methods[method] = m;
+    console.log(`protocol ${method}: ${m.wallSeconds.toFixed(0)} s wall (${m.ratioToReference.toFixed(2)} of the reference CLAP loop's ${REFERENCE_PYTORCH_SECONDS} s), tasks ${m.secondsPerTask.map((t) => t.toFixed(0)).join('/')} s, peak RSS ${m.peakRssMB.toFixed(0)} MB, average ${(100 * m.averageAccuracy).toFixed(2)} / last ${(100 * m.lastAccuracy).toFixed(2)} (synthetic)`);
+  }
+  await writeResult(join(resultsDir(), 'protocol.json'), { date: new Date().toISOString(), synthetic: true, referencePyTorchSeconds: REFERENCE_PYTORCH_SECONDS, methods });
 }
 
 async function benchEngine(args: string[]): Promise<void> {
   const steps = flag(args, '--steps', 30), warmup = flag(args, '--warmup', 5);
   const outIndex = args.indexOf('--out');
-  const out = outIndex >= 0 ? args[outIndex + 1]! : join(repoRoot(), 'bench', 'results', 'engine.json');
+  const out = outIndex >= 0 ? args[outIndex + 1]! : join(resultsDir(), 'engine.json');
   const withTorch = !args.includes('--no-torch');
   const shape = { classes: 100, batch: 32, samples: 20, dim: 512 };
 
@@ -127,13 +149,11 @@ async function benchEngine(args: string[]): Promise<void> {
       '32x512x2000': gemmThroughput(32, 512, 2000),
     },
   };
-  mkdirSync(dirname(out), { recursive: true });
-  await writeJsonAtomic(out, result);
   const ratio = result.ratioToTorch === null ? 'n/a' : result.ratioToTorch.toFixed(2);
   console.log(`CLAP step: ${stepMs.toFixed(1)} ms median (${Object.entries(phaseMedians).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')})`);
   console.log(`PyTorch 1 thread: ${torchMs === null ? JSON.stringify(torchBefore) : `${torchMs.toFixed(1)} ms`}; ratio ${ratio}`);
   if (torchTunedMs !== null) console.log(`PyTorch 1 thread with the same malloc settings: ${torchTunedMs.toFixed(1)} ms; ratio ${(stepMs / torchTunedMs).toFixed(2)}`);
-  console.log(`wrote ${out}`);
+  await writeResult(out, result);
 }
 
 // `node dist/bench/main.js` runs the benchmark directly (`npm run bench`).

@@ -1,0 +1,45 @@
+/**
+ * Prints bench/results/*.json as the README's performance table (markdown), so the README quotes
+ * the figures of one benchmark run: `node dist/bench/table.js`.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../src/util/paths.js';
+
+function load<T>(name: string): T | null {
+  const path = join(repoRoot(), 'bench', 'results', name);
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as T) : null;
+}
+
+const fmt = (x: number | null | undefined, digits = 1) => (x === null || x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(digits));
+
+interface Engine { clapStep: { medianMs: number }; torch: { medianMs: number | null }; torchWithMallocTunables: { medianMs: number | null }; ratioToTorch: number | null; ratioToTorchWithMallocTunables: number | null }
+interface Scaling { rows: { classes: number; samples: number; dim: number; gflop: number; ms: number; torchMs: number | null; ratioToTorch: number | null }[] }
+interface Protocol { referencePyTorchSeconds: number; methods: Record<string, { wallSeconds: number; ratioToReference: number; secondsPerTask: number[]; peakRssMB: number }> }
+
+export function performanceTables(): string {
+  const out: string[] = [];
+  const engine = load<Engine>('engine.json');
+  if (engine) {
+    out.push('| CLAP step (C = 100, B = 32, T = 20, D = 512) | ms | ratio |', '| --- | --- | --- |');
+    out.push(`| clap4clip | ${fmt(engine.clapStep.medianMs)} | |`);
+    out.push(`| PyTorch 1.13, malloc settings of the launcher | ${fmt(engine.torchWithMallocTunables.medianMs)} | ${fmt(engine.ratioToTorchWithMallocTunables, 2)} |`);
+    out.push(`| PyTorch 1.13 as shipped | ${fmt(engine.torch.medianMs)} | ${fmt(engine.ratioToTorch, 2)} |`, '');
+  }
+  const scaling = load<Scaling>('scaling.json');
+  if (scaling) {
+    out.push('| C | T | D | GFLOP | clap4clip ms | PyTorch ms | ratio |', '| --- | --- | --- | --- | --- | --- | --- |');
+    for (const r of scaling.rows) out.push(`| ${r.classes} | ${r.samples} | ${r.dim} | ${fmt(r.gflop, 2)} | ${fmt(r.ms)} | ${fmt(r.torchMs)} | ${fmt(r.ratioToTorch, 2)} |`);
+    out.push('');
+  }
+  const protocol = load<Protocol>('protocol.json');
+  if (protocol) {
+    out.push(`| full protocol (synthetic) | wall s | of ${protocol.referencePyTorchSeconds} s | s per task | peak MB |`, '| --- | --- | --- | --- | --- |');
+    for (const [name, m] of Object.entries(protocol.methods)) {
+      out.push(`| ${name} | ${fmt(m.wallSeconds, 0)} | ${fmt(m.ratioToReference, 2)} | ${m.secondsPerTask.map((s) => fmt(s, 0)).join(' / ')} | ${fmt(m.peakRssMB, 0)} |`);
+    }
+  }
+  return out.join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) console.log(performanceTables());
