@@ -12,14 +12,14 @@
  * --no-torch, --only engine|scaling|protocol|features, --methods a,b (protocol; default: every
  * registered method).
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gemm } from '../src/engine/ops/matmul.js';
 import { METHOD_NAMES } from '../src/methods/registry.js';
 import { writeJsonAtomic } from '../src/util/atomicWrite.js';
 import { repoRoot } from '../src/util/paths.js';
 import { createClapStep, type PhaseTimes } from './clapStep.js';
-import { measureTorchStep } from './torchReference.js';
+import { measureTorchStep, type TorchResult } from './torchReference.js';
 import { MALLOC_TUNABLES } from '../src/cli/mallocTunables.js';
 import { measureProtocol, REFERENCE_PYTORCH_SECONDS } from './protocol.js';
 import { measureScaling } from './scaling.js';
@@ -80,7 +80,7 @@ async function benchScaling(args: string[]): Promise<void> {
   console.log('step cost against classes, samples and feature width, each with its PyTorch twin (a few minutes)...');
   const rows = measureScaling(steps, !args.includes('--no-torch'));
   for (const r of rows) {
-    console.log(`C=${r.classes} T=${r.samples} D=${r.dim}: ${r.ms.toFixed(1)} ms, PyTorch ${r.torchMs?.toFixed(1) ?? 'n/a'} ms, ratio ${r.ratioToTorch?.toFixed(2) ?? 'n/a'}`);
+    console.log(`C=${r.classes} T=${r.samples} D=${r.dim}: ${r.ms.toFixed(1)} ms, PyTorch ${r.torchMs?.toFixed(1) ?? 'n/a'} ms, ratio ${r.ratioToTorch?.toFixed(2) ?? 'n/a'} (CPU ratio ${r.cpuRatioToTorch?.toFixed(2) ?? 'n/a'})`);
   }
   await writeResult(join(resultsDir(), 'scaling.json'), { date: new Date().toISOString(), batch: 32, steps, torchMallocTunables: true, rows });
 }
@@ -90,15 +90,19 @@ async function benchProtocol(args: string[]): Promise<void> {
   const chosen = i >= 0 ? (args[i + 1] ?? '').split(',') : [...METHOD_NAMES];
   const unknown = chosen.filter((m) => !METHOD_NAMES.includes(m));
   if (unknown.length > 0) throw new Error(`--methods: unknown ${unknown.join(', ')}; known: ${METHOD_NAMES.join(', ')}`);
-  const methods: Record<string, ReturnType<typeof measureProtocol>> = {};
+  // Written after every method, merged into the file's earlier figures: `--methods x` refreshes
+  // one method's row, and a long run interrupted midway keeps what it measured.
+  const out = join(resultsDir(), 'protocol.json');
+  const earlier = existsSync(out) ? (JSON.parse(readFileSync(out, 'utf8')) as { methods?: Record<string, unknown> }).methods ?? {} : {};
+  const methods: Record<string, unknown> = { ...earlier };
   for (const method of chosen) {
     console.log(`full CIFAR-100-sized protocol with ${method} on synthetic features (CLAP: about 5 minutes)...`);
     // Novelty detection is this project's addition: off, so the workload is the reference's.
     const m = measureProtocol(method, ['--novelty=false']);
-    methods[method] = m;
+    methods[method] = { date: new Date().toISOString(), ...m };
     console.log(`protocol ${method}: ${m.wallSeconds.toFixed(0)} s wall (${m.ratioToReference.toFixed(2)} of the reference CLAP loop's ${REFERENCE_PYTORCH_SECONDS} s), tasks ${m.secondsPerTask.map((t) => t.toFixed(0)).join('/')} s, peak RSS ${m.peakRssMB.toFixed(0)} MB, average ${(100 * m.averageAccuracy).toFixed(2)} / last ${(100 * m.lastAccuracy).toFixed(2)} (synthetic)`);
+    await writeResult(out, { synthetic: true, referencePyTorchSeconds: REFERENCE_PYTORCH_SECONDS, methods });
   }
-  await writeResult(join(resultsDir(), 'protocol.json'), { date: new Date().toISOString(), synthetic: true, referencePyTorchSeconds: REFERENCE_PYTORCH_SECONDS, methods });
 }
 
 async function benchEngine(args: string[]): Promise<void> {
@@ -108,7 +112,7 @@ async function benchEngine(args: string[]): Promise<void> {
   const withTorch = !args.includes('--no-torch');
   const shape = { classes: 100, batch: 32, samples: 20, dim: 512 };
 
-  const skipped = { unavailable: 'skipped (--no-torch)' };
+  const skipped: TorchResult = { unavailable: 'skipped (--no-torch)' };
   const torchBefore = withTorch ? measureTorchStep(steps) : skipped;
   const torchTunedBefore = withTorch ? measureTorchStep(steps, { mallocTunables: true }) : skipped;
   const { step, parameterCount } = createClapStep(shape);
@@ -126,16 +130,18 @@ async function benchEngine(args: string[]): Promise<void> {
   const torchTunedAfter = withTorch ? measureTorchStep(steps, { mallocTunables: true }) : skipped;
   const phaseMedians = Object.fromEntries(Object.keys(phases[0]!).map((k) => [k, median(phases.map((p) => p[k as keyof PhaseTimes]))]));
   const stepMs = phaseMedians['total']!;
-  const meanOf = (a: object, b: object) => ('medianMs' in a && 'medianMs' in b ? ((a.medianMs as number) + (b.medianMs as number)) / 2 : null);
-  const torchMs = meanOf(torchBefore, torchAfter);
-  const torchTunedMs = meanOf(torchTunedBefore, torchTunedAfter);
+  const cpuMs = phaseMedians['cpu']!;
+  const meanOf = (a: TorchResult, b: TorchResult, key: 'medianMs' | 'cpuMedianMs') => ('medianMs' in a && 'medianMs' in b ? (a[key] + b[key]) / 2 : null);
+  const torchMs = meanOf(torchBefore, torchAfter, 'medianMs');
+  const torchTunedMs = meanOf(torchTunedBefore, torchTunedAfter, 'medianMs');
+  const torchTunedCpuMs = meanOf(torchTunedBefore, torchTunedAfter, 'cpuMedianMs');
   const mallocTunables = Object.keys(MALLOC_TUNABLES).every((k) => process.env[k] !== undefined);
   const result = {
     date: new Date().toISOString(),
     shape,
     parameterCount,
     steps,
-    clapStep: { medianMs: stepMs, phasesMedianMs: phaseMedians, lastLoss: loss, rssGrowthMB: (rssAfter - rssBefore) / 2 ** 20 },
+    clapStep: { medianMs: stepMs, cpuMedianMs: cpuMs, phasesMedianMs: phaseMedians, lastLoss: loss, rssGrowthMB: (rssAfter - rssBefore) / 2 ** 20 },
     engineMallocTunables: mallocTunables,
     // PyTorch as users run it (glibc's default malloc): the comparison the issue asks for.
     torch: { before: torchBefore, after: torchAfter, medianMs: torchMs },
@@ -143,6 +149,9 @@ async function benchEngine(args: string[]): Promise<void> {
     // PyTorch with the same malloc settings as this engine's launcher.
     torchWithMallocTunables: { before: torchTunedBefore, after: torchTunedAfter, medianMs: torchTunedMs },
     ratioToTorchWithMallocTunables: torchTunedMs === null ? null : stepMs / torchTunedMs,
+    // The same comparison in process CPU time per step (all threads), which a busy machine's
+    // time-slicing does not inflate.
+    cpuRatioToTorchWithMallocTunables: torchTunedCpuMs === null ? null : cpuMs / torchTunedCpuMs,
     gemmGflops: {
       '512x512x512': gemmThroughput(512, 512, 512),
       '100x512x2048': gemmThroughput(100, 512, 2048),
@@ -152,7 +161,7 @@ async function benchEngine(args: string[]): Promise<void> {
   const ratio = result.ratioToTorch === null ? 'n/a' : result.ratioToTorch.toFixed(2);
   console.log(`CLAP step: ${stepMs.toFixed(1)} ms median (${Object.entries(phaseMedians).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')})`);
   console.log(`PyTorch 1 thread: ${torchMs === null ? JSON.stringify(torchBefore) : `${torchMs.toFixed(1)} ms`}; ratio ${ratio}`);
-  if (torchTunedMs !== null) console.log(`PyTorch 1 thread with the same malloc settings: ${torchTunedMs.toFixed(1)} ms; ratio ${(stepMs / torchTunedMs).toFixed(2)}`);
+  if (torchTunedMs !== null) console.log(`PyTorch 1 thread with the same malloc settings: ${torchTunedMs.toFixed(1)} ms; ratio ${(stepMs / torchTunedMs).toFixed(2)} (CPU time: ${cpuMs.toFixed(1)} / ${torchTunedCpuMs!.toFixed(1)} ms, ratio ${(cpuMs / torchTunedCpuMs!).toFixed(2)})`);
   await writeResult(out, result);
 }
 

@@ -23,9 +23,14 @@ export const SCALING_GRID: readonly GridShape[] = [
 export interface ScalingRow extends GridShape {
   /** Multiply-adds x 2 of the step's matrix products (forward and backward), in GFLOP. */
   gflop: number;
+  /** Wall ms per step (median), and the ratio to the PyTorch twin's. */
   ms: number;
   torchMs: number | null;
   ratioToTorch: number | null;
+  /** Process CPU ms per step (median), and the ratio to the twin's: robust to time-slicing. */
+  cpuMs: number;
+  torchCpuMs: number | null;
+  cpuRatioToTorch: number | null;
   torch: { before: TorchResult; after: TorchResult };
 }
 
@@ -52,8 +57,15 @@ export function measureScaling(steps: number, withTorch: boolean): ScalingRow[] 
   });
   const after = withTorch ? measureTorchGrid(steps, SCALING_GRID, tuned) : SCALING_GRID.map(() => skipped);
   return SCALING_GRID.map((shape, i) => {
-    const b = before[i]!, a = after[i]!;
-    const torchMs = 'medianMs' in b && 'medianMs' in a ? (b.medianMs + a.medianMs) / 2 : null;
-    return { ...shape, gflop: stepGflop(shape), ms: ours[i]!, torchMs, ratioToTorch: torchMs === null ? null : ours[i]! / torchMs, torch: { before: b, after: a } };
+    const b = before[i]!, a = after[i]!, { ms, cpuMs } = ours[i]!;
+    const both = 'medianMs' in b && 'medianMs' in a;
+    const torchMs = both ? (b.medianMs + a.medianMs) / 2 : null;
+    const torchCpuMs = both ? (b.cpuMedianMs + a.cpuMedianMs) / 2 : null;
+    return {
+      ...shape, gflop: stepGflop(shape),
+      ms, torchMs, ratioToTorch: torchMs === null ? null : ms / torchMs,
+      cpuMs, torchCpuMs, cpuRatioToTorch: torchCpuMs === null ? null : cpuMs / torchCpuMs,
+      torch: { before: b, after: a },
+    };
   });
 }

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { repoRoot } from '../src/util/paths.js';
 import { MALLOC_TUNABLES } from '../src/cli/mallocTunables.js';
 
-export interface TorchMeasurement { medianMs: number; minMs: number; maxMs: number; version: string; raw: string }
+/** Wall ms per step (median, min, max) and the median process CPU ms per step. */
+export interface TorchMeasurement { medianMs: number; minMs: number; maxMs: number; cpuMedianMs: number; version: string; raw: string }
 export type TorchResult = TorchMeasurement | { unavailable: string };
 export interface TorchOptions { mallocTunables?: boolean }
 /** A step shape of the scaling grid: C classes, T samples, D feature width (B = 32). */
@@ -33,9 +34,9 @@ function runTorch(args: string[], opts: TorchOptions): { stdout: string } | { un
 export function measureTorchStep(steps: number, opts: TorchOptions = {}): TorchResult {
   const run = runTorch(['bench', '1', String(steps)], opts);
   if ('unavailable' in run) return run;
-  const m = /torch (\S+) threads=\d+ step: median ([\d.]+) ms \(min ([\d.]+), max ([\d.]+)/.exec(run.stdout);
+  const m = /torch (\S+) threads=\d+ step: median ([\d.]+) ms \(min ([\d.]+), max ([\d.]+), n=\d+\) cpu ([\d.]+) ms/.exec(run.stdout);
   if (!m) return { unavailable: `could not parse PyTorch output: ${run.stdout.slice(0, 200)}` };
-  return { version: m[1]!, medianMs: Number(m[2]), minMs: Number(m[3]), maxMs: Number(m[4]), raw: run.stdout.trim() };
+  return { version: m[1]!, medianMs: Number(m[2]), minMs: Number(m[3]), maxMs: Number(m[4]), cpuMedianMs: Number(m[5]), raw: run.stdout.trim() };
 }
 
 /** The step at each shape of the grid, in one PyTorch process; one result per shape, in order. */
@@ -46,8 +47,8 @@ export function measureTorchGrid(steps: number, shapes: readonly GridShape[], op
   return shapes.map((_, i) => {
     const line = lines[i];
     if (line === undefined) return { unavailable: `PyTorch grid printed ${lines.length} of ${shapes.length} shapes` };
-    const r = JSON.parse(line) as { torch: string; medianMs: number; minMs: number; maxMs: number };
-    return { version: r.torch, medianMs: r.medianMs, minMs: r.minMs, maxMs: r.maxMs, raw: line };
+    const r = JSON.parse(line) as { torch: string; medianMs: number; minMs: number; maxMs: number; cpuMedianMs: number };
+    return { version: r.torch, medianMs: r.medianMs, minMs: r.minMs, maxMs: r.maxMs, cpuMedianMs: r.cpuMedianMs, raw: line };
   });
 }
 

@@ -4,6 +4,8 @@ Set-up (Debian packages): apt-get install -y python3-torch libopenblas0-pthread
 Run with Debian's interpreter and one BLAS thread (two threads are pathologically slow on this
 machine kind):  OPENBLAS_NUM_THREADS=1 /usr/bin/python3 torch_step.py bench 1 30
 Measure it in the same run as the TypeScript benchmark and compare the ratio: absolute times drift.
+Each step's process CPU time is reported beside its wall time: on a machine shared with other
+jobs, CPU time is what time-slicing does not inflate.
 
 Usage:
   python3 torch_step.py dump  OUT_PREFIX            # write deterministic params+inputs
@@ -102,26 +104,28 @@ def time_steps(steps, warmup=5):
         return loss.item()
     for _ in range(warmup):
         step()
-    ts = []
+    ts, cpu = [], []
     for _ in range(steps):
-        t0 = time.perf_counter(); l = step(); ts.append((time.perf_counter() - t0) * 1e3)
+        t0, c0 = time.perf_counter(), time.process_time()
+        l = step()
+        ts.append((time.perf_counter() - t0) * 1e3); cpu.append((time.process_time() - c0) * 1e3)
     ts.sort()
-    return statistics.median(ts), ts[0], ts[-1], l
+    return statistics.median(ts), ts[0], ts[-1], l, statistics.median(cpu)
 
 def grid(steps, shapes):
     torch.set_num_threads(1)
     for spec in shapes:
         c, m, d = (int(x) for x in spec.split(','))
         set_shape(c, m, d)
-        med, lo, hi, l = time_steps(steps, warmup=3)
+        med, lo, hi, l, cpu = time_steps(steps, warmup=3)
         print(json.dumps({'torch': torch.__version__, 'classes': c, 'samples': m, 'dim': d,
-                          'medianMs': med, 'minMs': lo, 'maxMs': hi, 'loss': l}), flush=True)
+                          'medianMs': med, 'minMs': lo, 'maxMs': hi, 'cpuMedianMs': cpu, 'loss': l}), flush=True)
 
 def bench(threads=2, steps=30):
     torch.set_num_threads(threads)
-    med, lo, hi, l = time_steps(steps)
+    med, lo, hi, l, cpu = time_steps(steps)
     print(f'torch {torch.__version__} threads={torch.get_num_threads()} step: median {med:.1f} ms '
-          f'(min {lo:.1f}, max {hi:.1f}, n={steps}) loss={l:.4f}')
+          f'(min {lo:.1f}, max {hi:.1f}, n={steps}) cpu {cpu:.1f} ms loss={l:.4f}')
     # matmul throughput, same shapes as the tfjs bench
     for (m, k, n) in [(512, 512, 512), (100, 512, 2048), (32, 512, 512), (100, 512, 512)]:
         a, b = torch.randn(m, k), torch.randn(k, n)
