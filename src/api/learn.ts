@@ -182,15 +182,6 @@ export async function learnTask(
     noise: streams.evalNoise.fork().state(),
     novelty: null, // the model changed: a threshold set on the old one means nothing now
   };
-  const result: LearnResult = {
-    task: task.index,
-    classStart: task.classStart,
-    classEnd: task.classEnd,
-    trainSamples: record.trainSamples,
-    memorySize: record.memorySize,
-    iterations: record.iterations,
-    loss: record.loss,
-    seconds: (performance.now() - t0) / 1e3,
-  };
+  const result: LearnResult = { ...record, classStart: task.classStart, classEnd: task.classEnd, seconds: (performance.now() - t0) / 1e3 };
   return { state: next, result };
 }

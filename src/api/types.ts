@@ -7,6 +7,7 @@
 import type { RgbImage } from '../encoders/types.js';
 import type { LoadClipOptions } from '../encoders/clip.js';
 import type { ClipEncoder } from '../encoders/types.js';
+import type { TaskRecord } from '../cl/taskStep.js';
 import type { MemoryBudget } from '../memory/memory.js';
 
 /**
@@ -115,18 +116,15 @@ export interface LearnTask {
 }
 
 /** What one `learn` did. */
-export interface LearnResult {
-  /** Task index. */
-  task: number;
+/**
+ * What `learn` produced: the task step's record (`TaskRecord` of src/cl/taskStep.ts, the same one
+ * the run loop keeps per step), with the new classes' labels and the seconds of the whole call.
+ */
+export interface LearnResult extends Omit<TaskRecord, 'seconds'> {
   /** The new classes' labels: incremental positions [classStart, classEnd). */
   classStart: number;
   classEnd: number;
-  /** Training samples of the task phase (memory + new examples) and the memory size after it. */
-  trainSamples: number;
-  memorySize: number;
-  iterations: { train: number; finetune: number };
-  /** Mean loss of the last epoch of each phase (null: the phase did not run). */
-  loss: { train: number | null; finetune: number | null };
+  /** Wall-clock seconds of the whole call (encoding included). */
   seconds: number;
 }
 

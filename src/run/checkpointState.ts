@@ -8,7 +8,7 @@ import type { TaskInfo } from '../methods/method.js';
 import { Rng, type RngState } from '../engine/random.js';
 import { Clap4ClipError, DataError } from '../util/errors.js';
 import { resolveRunConfig, type RunConfig } from './config.js';
-import type { LoopResult, StepRecord } from './loop.js';
+import type { LoopResult, StepRecord } from './loopResult.js';
 import { configHash } from './runDirectory.js';
 
 export const CHECKPOINT_FORMAT = 'clap4clip-checkpoint';

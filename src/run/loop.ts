@@ -18,12 +18,11 @@
  */
 import { buildScenario, type Scenario } from '../data/scenario.js';
 import type { FeaturesDataset, FeaturesSplit } from '../data/types.js';
-import type { ReliabilityBin } from '../eval/calibration.js';
 import { ExemplarMemory } from '../memory/memory.js';
 import { getSelector } from '../memory/selectors.js';
 import type { Method, MethodSetup, SgdSchedule, TaskClasses, TaskInfo } from '../methods/method.js';
 import { runStreams } from '../cl/streams.js';
-import { runTaskStep, type StepSchedules, type TaskRecord } from '../cl/taskStep.js';
+import { runTaskStep, type StepSchedules } from '../cl/taskStep.js';
 import { writeCheckpoint, type CheckpointSnapshot } from './checkpoint.js';
 import { captureSnapshot, resumePoint } from './snapshot.js';
 import type { RunConfig } from './config.js';
@@ -31,8 +30,10 @@ import { ensemblePredictor, evalBatches, evaluateStep, predictBatches, type Eval
 import { afterTask, Pacer, RunInterrupted, type StopRequest } from './signals.js';
 import { noveltyRecords, predictKnownAndNovel, type NoveltyRecord } from './novelty.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
+import type { LoopResult, StepRecord } from './loopResult.js';
 
 export { runStreams, type RunStreams } from '../cl/streams.js';
+export type { LoopResult, StepRecord } from './loopResult.js';
 
 /** The scenario of `config` on `dataset` (a pure function of both). */
 export function scenarioFor(config: RunConfig, dataset: FeaturesDataset): Scenario {
@@ -60,34 +61,6 @@ export function taskClassesOf(dataset: FeaturesDataset, scenario: Scenario, task
     textPerTemplate.set(dataset.text.subarray(c * block, (c + 1) * block), (k - task.classStart) * block);
   }
   return { textPerTemplate, numTemplates: P };
-}
-
-/** What happened at one step (after task t): the task step's record, then its evaluation. */
-export interface StepRecord {
-  task: number;
-  /** A[t][k], k = 0..t. */
-  accuracies: number[];
-  ecePerBatchMean: number;
-  eceDataset: number;
-  memorySize: TaskRecord['memorySize'];
-  trainSamples: TaskRecord['trainSamples'];
-  iterations: TaskRecord['iterations'];
-  loss: TaskRecord['loss'];
-  /** Wall-clock seconds of each phase (memory includes scoring the candidates). */
-  seconds: TaskRecord['seconds'] & { eval: number; novelty: number; total: number };
-}
-
-export interface LoopResult {
-  scenario: Scenario;
-  accuracyMatrix: number[][];
-  ece: { perBatchMean: number[]; dataset: number[] };
-  /** The 15 bins behind the dataset-level ECE of each step. */
-  reliability: { step: number; bins: ReliabilityBin[] }[];
-  /** Detection records of every step but the last (empty when novelty is off). */
-  novelty: NoveltyRecord[];
-  /** Seconds per task (all phases). */
-  timing: number[];
-  steps: StepRecord[];
 }
 
 export interface LoopOptions {

@@ -12,7 +12,7 @@ import { STREAM_NAMES, streamStates, streamsFromStates, type RunStreams, type St
 import { DataError } from '../util/errors.js';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, type CheckpointSnapshot, type CheckpointState } from './checkpointState.js';
 import type { RunConfig } from './config.js';
-import type { LoopResult } from './loop.js';
+import type { LoopResult } from './loopResult.js';
 import { configHash, describeDifferences, diffConfigs } from './runDirectory.js';
 
 // ---------------------------------------------------------------------------------------------
