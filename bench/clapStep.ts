@@ -1,6 +1,6 @@
 /**
  * The CLAP-shaped training step of engine-notes.md, the same computation as
- * `../shared/bench/torch_step.py`: VGA (one decoder layer, dropout on) over C class texts with the
+ * `bench/torch_step.py`: VGA (one decoder layer, dropout on) over C class texts with the
  * batch's B image features as memory, a pair of linear distribution encoders, T samples, logits,
  * CE + KL, backward, SGD. Phases are timed separately.
  */
