@@ -12,7 +12,10 @@
  * --no-torch, --only engine|scaling|protocol|features, --methods a,b (protocol; default: every
  * registered method).
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { gemm } from '../src/engine/ops/matmul.js';
 import { METHOD_NAMES } from '../src/methods/registry.js';
@@ -105,6 +108,23 @@ async function benchProtocol(args: string[]): Promise<void> {
   }
 }
 
+/** Median wall and CPU ms of the step in a child process whose environment lacks the malloc settings. */
+function stepWithoutMallocTunables(steps: number, warmup: number, stepMs: number): { medianMs: number; cpuMedianMs: number; ratioToWithSettings: number } | { unavailable: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'clap4clip-bench-'));
+  const out = join(dir, 'engine.json');
+  const env = { ...process.env };
+  for (const k of Object.keys(MALLOC_TUNABLES)) delete env[k];
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--only', 'engine', '--no-torch', '--steps', String(steps), '--warmup', String(warmup), '--out', out], { encoding: 'utf8', env });
+  try {
+    if (child.status !== 0) return { unavailable: `child failed: ${child.stderr.slice(-500)}` };
+    const r = JSON.parse(readFileSync(out, 'utf8')) as { clapStep: { medianMs: number; cpuMedianMs: number } };
+    const { medianMs, cpuMedianMs } = r.clapStep;
+    return { medianMs, cpuMedianMs, ratioToWithSettings: medianMs / stepMs };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function benchEngine(args: string[]): Promise<void> {
   const steps = flag(args, '--steps', 30), warmup = flag(args, '--warmup', 5);
   const outIndex = args.indexOf('--out');
@@ -143,6 +163,9 @@ async function benchEngine(args: string[]): Promise<void> {
     steps,
     clapStep: { medianMs: stepMs, cpuMedianMs: cpuMs, phasesMedianMs: phaseMedians, lastLoss: loss, rssGrowthMB: (rssAfter - rssBefore) / 2 ** 20 },
     engineMallocTunables: mallocTunables,
+    // The same step in a child started without the malloc settings: what a library user who
+    // starts Node plainly gets (ratio > 1 = slower than with the settings).
+    withoutMallocTunables: mallocTunables ? stepWithoutMallocTunables(steps, warmup, stepMs) : null,
     // PyTorch as users run it (glibc's default malloc): the comparison the issue asks for.
     torch: { before: torchBefore, after: torchAfter, medianMs: torchMs },
     ratioToTorch: torchMs === null ? null : stepMs / torchMs,

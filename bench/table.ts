@@ -13,7 +13,7 @@ function load<T>(name: string): T | null {
 
 const fmt = (x: number | null | undefined, digits = 1) => (x === null || x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(digits));
 
-interface Engine { clapStep: { medianMs: number; cpuMedianMs: number }; torch: { medianMs: number | null }; torchWithMallocTunables: { medianMs: number | null }; ratioToTorch: number | null; ratioToTorchWithMallocTunables: number | null; cpuRatioToTorchWithMallocTunables: number | null }
+interface Engine { clapStep: { medianMs: number; cpuMedianMs: number }; withoutMallocTunables?: { medianMs: number; cpuMedianMs: number } | null; torch: { medianMs: number | null }; torchWithMallocTunables: { medianMs: number | null }; ratioToTorch: number | null; ratioToTorchWithMallocTunables: number | null; cpuRatioToTorchWithMallocTunables: number | null }
 interface Scaling { rows: { classes: number; samples: number; dim: number; gflop: number; ms: number; torchMs: number | null; ratioToTorch: number | null; cpuRatioToTorch: number | null }[] }
 interface Protocol { referencePyTorchSeconds: number; methods: Record<string, { wallSeconds: number; ratioToReference: number; secondsPerTask: number[]; peakRssMB: number }> }
 
@@ -22,7 +22,9 @@ export function performanceTables(): string {
   const engine = load<Engine>('engine.json');
   if (engine) {
     out.push('| CLAP step (C = 100, B = 32, T = 20, D = 512) | ms | ratio (wall) | ratio (CPU time) |', '| --- | --- | --- | --- |');
-    out.push(`| clap4clip | ${fmt(engine.clapStep.medianMs)} | | |`);
+    out.push(`| clap4clip (launcher's malloc settings; CPU ${fmt(engine.clapStep.cpuMedianMs)} ms) | ${fmt(engine.clapStep.medianMs)} | | |`);
+    const plain = engine.withoutMallocTunables;
+    if (plain && 'medianMs' in plain) out.push(`| clap4clip in a plain \`node\` (CPU ${fmt(plain.cpuMedianMs)} ms) | ${fmt(plain.medianMs)} | | |`);
     out.push(`| PyTorch 1.13, malloc settings of the launcher | ${fmt(engine.torchWithMallocTunables.medianMs)} | ${fmt(engine.ratioToTorchWithMallocTunables, 2)} | ${fmt(engine.cpuRatioToTorchWithMallocTunables, 2)} |`);
     out.push(`| PyTorch 1.13 as shipped | ${fmt(engine.torch.medianMs)} | ${fmt(engine.ratioToTorch, 2)} | |`, '');
   }
