@@ -14,7 +14,7 @@ function load<T>(name: string): T | null {
 const fmt = (x: number | null | undefined, digits = 1) => (x === null || x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(digits));
 
 interface Engine { clapStep: { medianMs: number; cpuMedianMs: number }; withoutMallocTunables?: { medianMs: number; cpuMedianMs: number } | null; torch: { medianMs: number | null }; torchWithMallocTunables: { medianMs: number | null }; ratioToTorch: number | null; ratioToTorchWithMallocTunables: number | null; cpuRatioToTorchWithMallocTunables: number | null }
-interface Scaling { rows: { classes: number; samples: number; dim: number; gflop: number; ms: number; torchMs: number | null; ratioToTorch: number | null; cpuRatioToTorch: number | null }[] }
+interface Scaling { rows: { classes: number; samples: number; dim: number; gflop: number; ms: number; torchMs: number | null; ratioToTorch: number | null; cpuMs: number; torchCpuMs: number | null; cpuRatioToTorch: number | null }[] }
 interface Protocol { referencePyTorchSeconds: number; methods: Record<string, { wallSeconds: number; ratioToReference: number; secondsPerTask: number[]; peakRssMB: number }> }
 
 export function performanceTables(): string {
@@ -30,8 +30,10 @@ export function performanceTables(): string {
   }
   const scaling = load<Scaling>('scaling.json');
   if (scaling) {
-    out.push('| C | T | D | GFLOP | clap4clip ms | PyTorch ms | ratio (wall) | ratio (CPU time) |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
-    for (const r of scaling.rows) out.push(`| ${r.classes} | ${r.samples} | ${r.dim} | ${fmt(r.gflop, 2)} | ${fmt(r.ms)} | ${fmt(r.torchMs)} | ${fmt(r.ratioToTorch, 2)} | ${fmt(r.cpuRatioToTorch, 2)} |`);
+    out.push('| C | T | D | GFLOP | clap4clip ms (CPU ms) | PyTorch ms (CPU ms) | ratio (wall) | ratio (CPU time) |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
+    for (const r of scaling.rows) {
+      out.push(`| ${r.classes} | ${r.samples} | ${r.dim} | ${fmt(r.gflop, 2)} | ${fmt(r.ms)} (${fmt(r.cpuMs)}) | ${fmt(r.torchMs)} (${fmt(r.torchCpuMs)}) | ${fmt(r.ratioToTorch, 2)} | ${fmt(r.cpuRatioToTorch, 2)} |`);
+    }
     out.push('');
   }
   const protocol = load<Protocol>('protocol.json');
