@@ -103,7 +103,7 @@ async function benchProtocol(args: string[]): Promise<void> {
     // Novelty detection is this project's addition: off, so the workload is the reference's.
     const m = measureProtocol(method, ['--novelty=false']);
     methods[method] = { date: new Date().toISOString(), ...m };
-    console.log(`protocol ${method}: ${m.wallSeconds.toFixed(0)} s wall (${m.ratioToReference.toFixed(2)} of the reference CLAP loop's ${REFERENCE_PYTORCH_SECONDS} s), tasks ${m.secondsPerTask.map((t) => t.toFixed(0)).join('/')} s, peak RSS ${m.peakRssMB.toFixed(0)} MB, average ${(100 * m.averageAccuracy).toFixed(2)} / last ${(100 * m.lastAccuracy).toFixed(2)} (synthetic)`);
+    console.log(`protocol ${method}: ${m.wallSeconds.toFixed(0)} s wall (${m.ratioToReference.toFixed(2)} of the reference CLAP loop's ${REFERENCE_PYTORCH_SECONDS} s), CPU ${m.cpuSeconds.toFixed(0)} s, tasks ${m.secondsPerTask.map((t) => t.toFixed(0)).join('/')} s, peak RSS ${m.peakRssMB.toFixed(0)} MB, average ${(100 * m.averageAccuracy).toFixed(2)} / last ${(100 * m.lastAccuracy).toFixed(2)} (synthetic)`);
     await writeResult(out, { synthetic: true, referencePyTorchSeconds: REFERENCE_PYTORCH_SECONDS, methods });
   }
 }

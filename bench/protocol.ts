@@ -21,6 +21,8 @@ export interface ProtocolMeasurement {
   /** wallSeconds / REFERENCE_PYTORCH_SECONDS (the reference figure is CLAP's). */
   ratioToReference: number;
   peakRssMB: number;
+  /** CPU seconds of the child (user + system, all threads). */
+  cpuSeconds: number;
   averageAccuracy: number;
   lastAccuracy: number;
   secondsPerTask: number[];
@@ -41,12 +43,14 @@ export function measureProtocol(method = 'clap', extraArgs: string[] = []): Prot
   const wallSeconds = (performance.now() - t0) / 1e3;
   if (child.status !== 0) throw new Error(`protocol run failed (${child.status}): ${child.stderr.slice(-2000)}`);
   const peak = /peak-rss-mb=([\d.]+)/.exec(child.stderr);
+  const cpu = /cpu-seconds=([\d.]+)/.exec(child.stderr);
   const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { averageAccuracy: number; lastAccuracy: number; timing: number[] };
   rmSync(out, { recursive: true, force: true });
   return {
     method,
     wallSeconds,
     peakRssMB: peak ? Number(peak[1]) : NaN,
+    cpuSeconds: cpu ? Number(cpu[1]) : NaN,
     averageAccuracy: results.averageAccuracy,
     lastAccuracy: results.lastAccuracy,
     secondsPerTask: results.timing,

@@ -15,7 +15,7 @@ const fmt = (x: number | null | undefined, digits = 1) => (x === null || x === u
 
 interface Engine { clapStep: { medianMs: number; cpuMedianMs: number }; withoutMallocTunables?: { medianMs: number; cpuMedianMs: number } | null; torch: { medianMs: number | null }; torchWithMallocTunables: { medianMs: number | null }; ratioToTorch: number | null; ratioToTorchWithMallocTunables: number | null; cpuRatioToTorchWithMallocTunables: number | null }
 interface Scaling { rows: { classes: number; samples: number; dim: number; gflop: number; ms: number; torchMs: number | null; ratioToTorch: number | null; cpuMs: number; torchCpuMs: number | null; cpuRatioToTorch: number | null }[] }
-interface Protocol { referencePyTorchSeconds: number; methods: Record<string, { wallSeconds: number; ratioToReference: number; secondsPerTask: number[]; peakRssMB: number }> }
+interface Protocol { referencePyTorchSeconds: number; methods: Record<string, { wallSeconds: number; cpuSeconds?: number; ratioToReference: number; secondsPerTask: number[]; peakRssMB: number }> }
 
 export function performanceTables(): string {
   const out: string[] = [];
@@ -38,9 +38,9 @@ export function performanceTables(): string {
   }
   const protocol = load<Protocol>('protocol.json');
   if (protocol) {
-    out.push(`| full protocol (synthetic) | wall s | of ${protocol.referencePyTorchSeconds} s | s per task | peak MB |`, '| --- | --- | --- | --- | --- |');
+    out.push(`| full protocol (synthetic) | wall s | of ${protocol.referencePyTorchSeconds} s | CPU s | s per task | peak MB |`, '| --- | --- | --- | --- | --- | --- |');
     for (const [name, m] of Object.entries(protocol.methods)) {
-      out.push(`| ${name} | ${fmt(m.wallSeconds, 0)} | ${fmt(m.ratioToReference, 2)} | ${m.secondsPerTask.map((s) => fmt(s, 0)).join(' / ')} | ${fmt(m.peakRssMB, 0)} |`);
+      out.push(`| ${name} | ${fmt(m.wallSeconds, 0)} | ${fmt(m.ratioToReference, 2)} | ${fmt(m.cpuSeconds, 0)} | ${m.secondsPerTask.map((s) => fmt(s, 0)).join(' / ')} | ${fmt(m.peakRssMB, 0)} |`);
     }
   }
   return out.join('\n');
