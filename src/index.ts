@@ -96,5 +96,9 @@ export async function classTextFeatures(encoder: ClipEncoder, classNames: readon
 // ---------------------------------------------------------------------------------------------
 // Errors
 
-/** Every error thrown on purpose is a Clap4ClipError; problems with a file are DataErrors naming it. */
-export { Clap4ClipError, DataError } from './util/errors.js';
+/**
+ * Every error thrown on purpose is a Clap4ClipError; problems with a file are DataErrors naming it;
+ * a folder another writer holds (a `save()` into a folder being saved into) is a FolderBusyError
+ * naming the folder and its holder.
+ */
+export { Clap4ClipError, DataError, FolderBusyError, type LockHolder } from './util/errors.js';

@@ -14,7 +14,8 @@
  * Writing and reading the directory is the committed-directory protocol of `util/committedDir.ts`
  * (as for checkpoints): a save goes into a new directory, every file fsynced, COMPLETE last; then
  * `latest` is replaced atomically (the commit point) and only after that are older saves removed.
- * A crash at any point leaves the previous save loadable. Loading trusts nothing: it follows
+ * A crash at any point leaves the previous save loadable. The folder is locked while a save is
+ * written (`util/dirLock.ts`): a second save into it, from another process or call, is refused. Loading trusts nothing: it follows
  * `latest`, requires COMPLETE, checks the checksums, then every field.
  */
 import * as path from 'node:path';
@@ -26,6 +27,7 @@ import { getSelector, type SelectorName } from '../memory/selectors.js';
 import type { TaskInfo } from '../methods/method.js';
 import { PARAMS_FILE, STATE_FILE } from '../run/checkpoint.js';
 import { readCommittedDir, writeCommittedDir, type CommittedDirLayout } from '../util/committedDir.js';
+import { withDirLock } from '../util/dirLock.js';
 import { DataError } from '../util/errors.js';
 import { methodFromState, type ClassifierSettings, type ModelState, type TensorSource } from './core.js';
 import type { NoveltyCalibration } from './types.js';
@@ -93,7 +95,9 @@ export async function saveClassifier(dir: string, settings: ClassifierSettings, 
   const text = Buffer.from(JSON.stringify(stateFile, null, 1) + '\n');
   const bytes: Record<(typeof FILES)[number], Uint8Array> = { [PARAMS_FILE]: params, [FEATURES_FILE]: features, [STATE_FILE]: text };
 
-  return writeCommittedDir(path.resolve(dir), LAYOUT, bytes, { sequence: state.tasks.length });
+  // One writer per folder: a save() into a folder another process (or call) is saving into is refused.
+  const root = path.resolve(dir);
+  return withDirLock(root, { command: `save(${JSON.stringify(dir)})` }, () => writeCommittedDir(root, LAYOUT, bytes, { sequence: state.tasks.length }));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@
  * lines (`#` starts a comment). Whether the list is a permutation of the dataset's labels is
  * checked against the dataset later (scenario.ts); here, that it is a list of distinct labels.
  */
-import { readFileSync, statSync } from 'node:fs';
 import { DataError } from '../util/errors.js';
+import { inputFileSizeSync, readInputFileSync } from '../util/inputFile.js';
 
 /** Largest file read as a class order: even 100,000 labels fit in far less. */
 const MAX_BYTES = 4 * 2 ** 20;
@@ -43,14 +43,9 @@ export function parseClassOrder(textContent: string, file: string): number[] {
 
 /** Reads and parses a class-order file (size-checked before reading). */
 export function readClassOrderFile(file: string): number[] {
-  let size: number;
-  try {
-    size = statSync(file).size;
-  } catch (err) {
-    throw new DataError(file, `cannot read the class-order file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
+  const size = inputFileSizeSync(file, 'class-order file');
   if (size > MAX_BYTES) throw new DataError(file, `class-order file is ${size} bytes, more than a class order needs (limit ${MAX_BYTES})`);
-  const bytes = readFileSync(file);
+  const bytes = readInputFileSync(file, 'class-order file');
   const textContent = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
   if (textContent.includes('\u0000')) throw new DataError(file, 'class-order file is binary, not text');
   return parseClassOrder(textContent, file);

@@ -6,10 +6,12 @@
  *   test.safetensors   same as train
  * The manifest is written last, so a directory with a manifest is a complete dataset.
  */
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { Clap4ClipError, DataError } from '../util/errors.js';
+import { withDirLock } from '../util/dirLock.js';
+import { readInputText } from '../util/inputFile.js';
 import { readSafetensors, writeSafetensors, type SafeDType, type SafeTensor, type SafetensorsContent } from './safetensors.js';
 import type { FeaturesDataset, FeaturesManifest, FeaturesSplit } from './types.js';
 
@@ -266,12 +268,7 @@ function loadSplit(content: SafetensorsContent, file: string, m: FeaturesManifes
 }
 
 async function readManifestFile(file: string): Promise<FeaturesManifest> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new DataError(file, `cannot read file (${(err as Error).message})`, { cause: err });
-  }
+  const text = await readInputText(file, 'features dataset manifest');
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -335,8 +332,13 @@ export async function loadFeaturesDataset(dir: string, opts: { checkNorm?: boole
  * leaves a directory that clearly is not a complete dataset instead of a mix of old and new.
  */
 export async function writeFeaturesDataset(dir: string, ds: FeaturesDataset, opts: WriteOptions = {}): Promise<void> {
-  const files = filesIn(dir);
   validateFeaturesDataset(ds, { dir, checkNorm: opts.checkNorm ?? true });
+  // One writer per folder (`util/dirLock.ts`): a second writer of `dir` is refused, naming the first.
+  await withDirLock(dir, {}, () => writeValidated(dir, ds, opts));
+}
+
+async function writeValidated(dir: string, ds: FeaturesDataset, opts: WriteOptions): Promise<void> {
+  const files = filesIn(dir);
   if (await assertDirectory(dir, false)) {
     if (await exists(files.manifest)) {
       if (opts.overwrite !== true) {

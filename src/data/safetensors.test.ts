@@ -291,7 +291,7 @@ describe('safetensors files and atomic writes', () => {
 
   it('names the file when reading fails', async () => {
     const missing = path.join(dir, 'nope.safetensors');
-    await assert.rejects(readSafetensors(missing), { name: 'DataError', message: `${missing}: file not found` });
+    await assert.rejects(readSafetensors(missing), { name: 'DataError', message: `${missing}: safetensors file not found` });
     const short = path.join(dir, 'short.safetensors');
     await writeFile(short, new Uint8Array(3));
     await assert.rejects(readSafetensors(short), {

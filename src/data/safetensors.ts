@@ -7,10 +7,10 @@
  * F16 and BF16 tensors are held in memory as Float32Array (widening is exact); when encoding,
  * they are narrowed with round-to-nearest-even.
  */
-import { readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import { DataError } from '../util/errors.js';
+import { readInputFile } from '../util/inputFile.js';
 
 export type SafeDType = 'F32' | 'F64' | 'I32' | 'I64' | 'U8' | 'F16' | 'BF16';
 
@@ -342,15 +342,7 @@ export function encodeSafetensors(
 
 /** Read and decode a safetensors file; errors name `path`. */
 export async function readSafetensors(path: string): Promise<SafetensorsContent> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const problem = code === 'ENOENT' ? 'file not found' : `cannot read file (${err instanceof Error ? err.message : String(err)})`;
-    throw new DataError(path, problem, { cause: err });
-  }
-  return decodeSafetensors(bytes, path);
+  return decodeSafetensors(await readInputFile(path, 'safetensors file'), path);
 }
 
 /** Encode and write a safetensors file atomically (an existing file survives any failure). */

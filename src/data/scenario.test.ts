@@ -70,6 +70,10 @@ test('per-task train/test indices cover each task exactly; test order is shuffle
     () => buildScenario(3, Int32Array.of(0, 1), Int32Array.of(0, 1, 2), { classOrder: 'identity', split: { increment: 1 }, run: 0, rng: new Rng(0) }),
     /class 2 has no training samples/,
   );
+  assert.throws(
+    () => buildScenario(3, Int32Array.of(0, 1), Int32Array.of(0, 1, 2), { classOrder: [2, 0, 1], split: { increment: 1 }, run: 0, rng: new Rng(0), classNames: ['cat', 'dog', 'owl'], source: 'feats/' }),
+    /scenario: dataset class 2 "owl" has no training samples in feats\//,
+  );
 });
 
 test('text features follow the class order', () => {

@@ -110,6 +110,12 @@ export function mapLabels(labels: Int32Array, labelMap: Int32Array): Int32Array 
   return out;
 }
 
+/** `dataset class 3 "owl"` (just the number when the names are unknown). */
+function nameOf(datasetClass: number, names: readonly string[] | undefined): string {
+  const name = names?.[datasetClass];
+  return `dataset class ${datasetClass}${name === undefined ? '' : ` ${JSON.stringify(name)}`}`;
+}
+
 /** Sample indices grouped by task: taskOf[label] says which task owns an incremental label. */
 function groupByTask(labels: Int32Array, tasks: readonly TaskInfo[]): number[][] {
   const taskOf = new Int32Array(tasks[tasks.length - 1]!.classEnd);
@@ -123,12 +129,12 @@ function groupByTask(labels: Int32Array, tasks: readonly TaskInfo[]): number[][]
  * Keep `shots` samples of every class of tasks after the first, drawn uniformly without
  * replacement with `rng` (classes in label order, so the draw is reproducible). Indices stay sorted.
  */
-function drawShots(indices: number[], labels: Int32Array, task: TaskInfo, shots: number, rng: Rng): number[] {
+function drawShots(indices: number[], labels: Int32Array, task: TaskInfo, shots: number, rng: Rng, describe: (c: number) => string): number[] {
   const kept: number[] = [];
   for (let c = task.classStart; c < task.classEnd; c++) {
     const ofClass = indices.filter((i) => labels[i] === c);
     if (ofClass.length < shots) {
-      throw scenarioError(`few-shot: class ${c} (task ${task.index}) has ${ofClass.length} training samples, fewer than ${shots} shots`);
+      throw scenarioError(`few-shot: class ${c} (${describe(c)}, task ${task.index}) has ${ofClass.length} training samples, fewer than ${shots} shots`);
     }
     for (const j of rng.choice(ofClass.length, shots)) kept.push(ofClass[j]!);
   }
@@ -142,6 +148,10 @@ export interface ScenarioOptions {
   run: number;
   /** Draws the few-shot shots and the test order. */
   rng: Rng;
+  /** Class names in dataset label order (the manifest's): messages name a class by name. */
+  classNames?: readonly string[];
+  /** Where the dataset comes from (its folder), for messages. */
+  source?: string;
 }
 
 /**
@@ -164,13 +174,16 @@ export function buildScenario(
     const count = new Int32Array(numClasses);
     for (const c of labels) count[c]!++;
     const empty = count.findIndex((n) => n === 0);
-    if (empty >= 0) throw scenarioError(`dataset class ${classOrder[empty]} has no ${name} samples`);
+    if (empty >= 0) {
+      const where = opts.source === undefined ? '' : ` in ${opts.source}`;
+      throw scenarioError(`${nameOf(classOrder[empty]!, opts.classNames)} has no ${name} samples${where}; every class needs at least one (\`clap4clip features\` refuses a class folder without images)`);
+    }
   }
   const shots = opts.split.shots ?? null;
   if (shots !== null && (!Number.isInteger(shots) || shots < 1)) throw scenarioError(`shots must be a positive integer or null, got ${shots}`);
   const trainGroups = groupByTask(trainLabels, tasks);
   const trainIndices = tasks.map((t) =>
-    Int32Array.from(shots !== null && t.index > 0 ? drawShots(trainGroups[t.index]!, trainLabels, t, shots, opts.rng) : trainGroups[t.index]!),
+    Int32Array.from(shots !== null && t.index > 0 ? drawShots(trainGroups[t.index]!, trainLabels, t, shots, opts.rng, (c) => nameOf(classOrder[c]!, opts.classNames)) : trainGroups[t.index]!),
   );
   const testIndices = groupByTask(testLabels, tasks).map((g) => {
     const a = Int32Array.from(g);

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { MANIFEST_FILE, TEST_FILE, TEXT_FILE, TRAIN_FILE, parseManifest } from '../data/featuresDataset.js';
 import { readSafetensors, writeSafetensors } from '../data/safetensors.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
+import { acquireDirLock, type DirLock } from '../util/dirLock.js';
 import { Clap4ClipError, DataError } from '../util/errors.js';
 import {
   BAD_IMAGES_FILE, CHUNK_TEXT_FILE, CHUNKS_DIR, PLAN_FILE, SHARD_FILE, chunkPath, exists, manifestOf, planChunks, planId, readJson,
@@ -106,6 +107,17 @@ export async function finalize(out: string, plan: CachePlan, dirOf: (c: ChunkRef
  */
 export async function mergeShards(dirs: string[], out: string, opts: { overwrite?: boolean } = {}): Promise<{ out: string; badImages: BadImage[] }> {
   if (dirs.length === 0) throw new Clap4ClipError('mergeShards: no shard directories given');
+  // `out` is written and the shards are read: a shard still being extracted is refused, naming its process.
+  const locks: DirLock[] = [];
+  try {
+    for (const d of new Set([out, ...dirs].map((x) => path.resolve(x)))) locks.push(await acquireDirLock(d));
+    return await mergeLocked(dirs, out, opts);
+  } finally {
+    for (const l of locks.reverse()) await l.release();
+  }
+}
+
+async function mergeLocked(dirs: string[], out: string, opts: { overwrite?: boolean }): Promise<{ out: string; badImages: BadImage[] }> {
   const shards = await Promise.all(dirs.map(async (dir) => {
     const file = path.join(dir, SHARD_FILE);
     if (!(await exists(file))) throw new DataError(dir, `not a shard directory (no ${SHARD_FILE}); shards are made with --shard i/N`);

@@ -18,6 +18,7 @@ import { readSafetensors, writeSafetensors } from '../data/safetensors.js';
 import { readDataset, type DatasetOptions, type ImageDataset, type ImageItem } from '../data/datasets/registry.js';
 import { fillTemplate, IMAGENET_TEMPLATES, validateTemplates } from '../data/datasets/templates.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
+import { withDirLock } from '../util/dirLock.js';
 import { Clap4ClipError, DataError } from '../util/errors.js';
 import { mirrorImage, type ClipEncoder, type RgbImage } from './types.js';
 import { finalize, readChunk } from './featureAssembly.js';
@@ -66,6 +67,8 @@ export interface ExtractOptions {
   signal?: AbortSignal;
   /** Replace a finished dataset (or chunks of a different extraction) in `out`. */
   overwrite?: boolean;
+  /** What a second writer of `out` is told holds it (default: the command line). */
+  lockCommand?: string;
 }
 
 export interface ExtractResult {
@@ -228,8 +231,15 @@ function makePlan(ds: ImageDataset, encoder: ClipEncoder, templates: string[], v
   };
 }
 
-/** Extract features (or one shard of them) into `opts.out`. See the module comment. */
+/**
+ * Extract features (or one shard of them) into `opts.out`. See the module comment. The folder is
+ * locked meanwhile (`util/dirLock.ts`): a second extraction into it is refused, naming the first.
+ */
 export async function extractFeatures(opts: ExtractOptions): Promise<ExtractResult> {
+  return withDirLock(opts.out, { command: opts.lockCommand }, () => extractInto(opts));
+}
+
+async function extractInto(opts: ExtractOptions): Promise<ExtractResult> {
   const log = opts.log ?? (() => undefined);
   const views = opts.views ?? 2;
   if (views !== 1 && views !== 2) throw new Clap4ClipError(`views must be 1 or 2, got ${String(views)}`);

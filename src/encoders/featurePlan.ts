@@ -4,10 +4,11 @@
  * each chunk lives.
  */
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { FeaturesManifest } from '../data/types.js';
 import { DataError } from '../util/errors.js';
+import { readInputText } from '../util/inputFile.js';
 
 export type SplitName = 'train' | 'test';
 export const CHUNKS_DIR = '.chunks';
@@ -75,8 +76,9 @@ export async function exists(p: string): Promise<boolean> {
 }
 
 export async function readJson(file: string): Promise<unknown> {
+  const text = await readInputText(file, 'JSON file');
   try {
-    return JSON.parse(await readFile(file, 'utf8'));
+    return JSON.parse(text);
   } catch (err) {
     throw new DataError(file, `cannot read JSON (${(err as Error).message})`, { cause: err });
   }

@@ -4,10 +4,11 @@
  * tokenizer_config.json makes it build a broken tokenizer instead of failing. Every error here says
  * WHAT is missing and WHERE it was looked for.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Clap4ClipError } from '../util/errors.js';
+import { readInputFileSync } from '../util/inputFile.js';
 
 /** ONNX file suffix per dtype (transformers.js `DEFAULT_DTYPE_SUFFIX_MAPPING`). */
 export const DTYPE_SUFFIX: Readonly<Record<string, string>> = {
@@ -85,9 +86,10 @@ export function checkModelFolder(dir: string, dtype: string): void {
 
 /** Parsed JSON object of `file`, or a Clap4ClipError naming it. */
 export function readJsonFile(file: string): Record<string, unknown> {
+  const text = readInputFileSync(file, 'JSON file of the model').toString('utf8');
   let value: unknown;
   try {
-    value = JSON.parse(readFileSync(file, 'utf8'));
+    value = JSON.parse(text);
   } catch (err) {
     throw new Clap4ClipError(`not valid JSON: ${err instanceof Error ? err.message : String(err)}`, { file, cause: err });
   }

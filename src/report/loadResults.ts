@@ -9,9 +9,10 @@
  * or `stepAccuracy`, computed from the matrix when absent) and the evaluation batching
  * (`evalBatching`, `ece.evalBatching` or `config.evalBatching`).
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Clap4ClipError, DataError } from '../util/errors.js';
+import { readInputText } from '../util/inputFile.js';
 
 export const RESULTS_FILE = 'results.json';
 
@@ -362,14 +363,7 @@ async function isFile(p: string): Promise<boolean> {
 
 /** Reads and validates one results.json (its path given directly). */
 export async function loadResultsFile(file: string): Promise<ReportResults> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new DataError(file, code === 'ENOENT' ? 'file not found' : `cannot read (${(err as Error).message})`, { cause: err });
-  }
-  return parseResults(text, file);
+  return parseResults(await readInputText(file, 'results file'), file);
 }
 
 /**

@@ -42,6 +42,8 @@ export function scenarioFor(config: RunConfig, dataset: FeaturesDataset): Scenar
     split: { base: config.baseClasses, increment: config.increment, shots: config.shots },
     run: config.seed,
     rng: runStreams(config.seed).scenario,
+    classNames: dataset.manifest.classNames,
+    source: config.data === 'synthetic' ? undefined : config.data,
   });
 }
 

@@ -12,10 +12,12 @@
  *     even then only this tool's own files are deleted.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
+import { entriesBesideLock } from '../util/dirLock.js';
 import { Clap4ClipError, DataError } from '../util/errors.js';
+import { readFailure } from '../util/inputFile.js';
 import { resolveRunConfig, type RunConfig } from './config.js';
 
 export const CONFIG_FILE = 'config.json';
@@ -95,7 +97,7 @@ export async function readRunConfig(dir: string): Promise<RunConfig | null> {
     bytes = await readFile(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new DataError(file, `cannot read (${(err as Error).message})`, { cause: err });
+    throw readFailure(file, 'run config', err);
   }
   if (bytes.length > MAX_CONFIG_BYTES) throw new DataError(file, `is ${bytes.length} bytes, too large for a run config (limit ${MAX_CONFIG_BYTES})`);
   let raw: unknown;
@@ -138,7 +140,7 @@ export interface PreparedRunDirectory {
 
 async function listDir(dir: string): Promise<string[] | null> {
   try {
-    return await readdir(dir);
+    return await entriesBesideLock(dir);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;

@@ -7,6 +7,7 @@ import { after, test } from 'node:test';
 import {
   COMPLETE_FILE, LATEST_FILE, readCommittedDir, writeCommittedDir, type CommitStage, type CommittedDirLayout,
 } from './committedDir.js';
+import { acquireDirLock } from './dirLock.js';
 import { Clap4ClipError, DataError } from './errors.js';
 
 const dirs: string[] = [];
@@ -128,8 +129,17 @@ test('leftovers of a crash (a half-written version directory, a pointer rename t
   // Reading does not delete: another process may be in the middle of that write.
   assert.ok((await readdir(root)).includes('v-0002-deadbeef'));
 
+  // Without the folder's lock a write removes only what this process wrote: the leftovers may be
+  // another process's write in progress.
   await writeCommittedDir(root, LAYOUT, version(2), { sequence: 2 });
-  const names = await readdir(root);
+  let names = await readdir(root);
+  assert.ok(names.includes('v-0002-deadbeef') && names.includes(`.${LATEST_FILE}.123-abcdef.tmp`), names.join(', '));
+  assert.ok(!names.includes(committed.split('/').at(-1)!), 'its own superseded version is removed');
+  // Holding the lock, every writer of the folder but this one is dead: the leftovers go.
+  const lock = await acquireDirLock(root);
+  await writeCommittedDir(root, LAYOUT, version(2), { sequence: 2 });
+  await lock.release();
+  names = await readdir(root);
   assert.ok(!names.includes('v-0002-deadbeef') && !names.some((n) => n.endsWith('.tmp')), names.join(', '));
   assert.equal(await versionSeen(root), 2);
   // Other files in the root are not ours to delete.

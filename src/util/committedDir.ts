@@ -18,11 +18,14 @@
  *   2. write every file, fsyncing each;
  *   3. write COMPLETE, fsync it, then fsync the version directory (the files' entries);
  *   4. replace `latest` atomically (temp file, fsync, rename, fsync ROOT): THE COMMIT POINT;
- *   5. only now remove older versions and leftovers of interrupted writes.
+ *   5. only now remove older versions and leftovers of interrupted writes: the ones this process
+ *      wrote; others' only while this process holds the folder's lock (`dirLock.ts`), which makes
+ *      every other writer of the folder a dead one. Without the lock a second process might be
+ *      in the middle of writing the version directory that looks like a leftover.
  * Before step 4 `latest` still names the previous version (or does not exist); after it, the new
  * one, whose every byte is already on disk. A crash before the commit leaves a version directory
  * nothing names (and perhaps a `.latest.*.tmp`): harmless, reported by the reader as `leftovers`
- * and removed by the next write. The reader does not delete them itself: it cannot tell a crashed
+ * and removed by the next write that holds the lock. The reader does not delete them itself: it cannot tell a crashed
  * write from one in progress in another process.
  *
  * Reading trusts nothing: it follows `latest` only, requires COMPLETE, reads every file (a missing
@@ -32,6 +35,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { syncDirectory, writeFileAtomic, writeFileDurable } from './atomicWrite.js';
+import { holdsLockOver, isLockEntry } from './dirLock.js';
 import { Clap4ClipError, DataError } from './errors.js';
 
 export const LATEST_FILE = 'latest';
@@ -92,6 +96,9 @@ export interface CommittedDir {
   verify(): void;
 }
 
+/** Version directories this process created (full paths): its own to remove without a lock. */
+const writtenHere = new Set<string>();
+
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 const versionPattern = (layout: CommittedDirLayout): RegExp => new RegExp(`^${layout.prefix}-\\d{4,}-[0-9a-f]{8}$`);
@@ -142,6 +149,7 @@ export async function writeCommittedDir(
   } catch (err) {
     throw new Clap4ClipError(`cannot create the ${layout.noun} directory (${describe(err)})`, { file: dir, cause: err });
   }
+  writtenHere.add(path.resolve(dir));
   await syncDirectory(root);
   await stage('directory');
 
@@ -176,19 +184,25 @@ export async function writeCommittedDir(
 async function leftoversIn(root: string, layout: CommittedDirLayout, keep: string | null): Promise<string[]> {
   const pattern = versionPattern(layout);
   const names = await readdir(root).catch(() => [] as string[]);
-  return names.filter((n) => (pattern.test(n) && n !== keep) || (n.startsWith('.') && n.endsWith('.tmp'))).sort();
+  return names.filter((n) => (pattern.test(n) && n !== keep) || (n.startsWith('.') && n.endsWith('.tmp') && !isLockEntry(n))).sort();
 }
 
 /**
- * Removes every version but `keep` and the temp files of interrupted writes. Only safe when no
- * other process is writing under `root` (its uncommitted version would be deleted).
+ * Removes every version but `keep` and the temp files of interrupted writes that this process
+ * wrote; with the folder's lock held (by this process, on `root` or above), every one of them.
  */
 export async function removeLeftovers(root: string, layout: CommittedDirLayout, keep: string | null): Promise<void> {
+  const exclusive = holdsLockOver(root);
+  // Temp files are `.name.<pid>-<hex>.tmp` (atomicWrite.ts).
+  const ownTemp = (n: string): boolean => n.startsWith('.') && n.includes(`.${process.pid}-`);
   for (const entry of await leftoversIn(root, layout, keep)) {
+    const full = path.resolve(root, entry);
+    if (!exclusive && !writtenHere.has(full) && !ownTemp(entry)) continue;
     try {
-      await rm(path.join(root, entry), { recursive: true, force: true });
+      await rm(full, { recursive: true, force: true });
+      writtenHere.delete(full);
     } catch (err) {
-      throw new Clap4ClipError(`cannot remove a leftover of an earlier write (${describe(err)})`, { file: path.join(root, entry), cause: err });
+      throw new Clap4ClipError(`cannot remove a leftover of an earlier write (${describe(err)})`, { file: full, cause: err });
     }
   }
   // A lost removal only brings a leftover back, which the next write removes: no fsync needed.
@@ -200,7 +214,9 @@ export async function removeLeftovers(root: string, layout: CommittedDirLayout, 
 /** The bytes of `file`; null when it does not exist. Refuses files over `limit` bytes unread. */
 async function readLimited(file: string, limit: number, tooLarge: (size: number) => string): Promise<Buffer | null> {
   try {
-    const size = (await stat(file)).size;
+    const st = await stat(file);
+    if (st.isDirectory()) throw new DataError(file, 'is a directory, not a file');
+    const size = st.size;
     if (size > limit) throw new DataError(file, tooLarge(size));
     return await readFile(file);
   } catch (err) {

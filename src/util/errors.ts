@@ -27,6 +27,32 @@ export class Clap4ClipError extends Error {
   }
 }
 
+/** Who holds a folder's lock (`util/dirLock.ts`), as recorded in its lock file. */
+export interface LockHolder {
+  pid: number;
+  hostname: string;
+  /** ISO time the lock was taken. */
+  startedAt: string;
+  /** What holds it: the command line, or the library call ("save", "features"). */
+  command: string;
+}
+
+/**
+ * A folder another writer holds (`util/dirLock.ts`): a second `run` on the same --out, a `save()`
+ * into a folder being saved into, a second `features` into one output folder. Its own class so a
+ * front end can tell "try again later" from bad input. `holder` is null when the lock file could
+ * not be read.
+ */
+export class FolderBusyError extends Clap4ClipError {
+  declare readonly file: string;
+  readonly holder: LockHolder | null;
+
+  constructor(folder: string, problem: string, holder: LockHolder | null) {
+    super(problem, { file: folder });
+    this.holder = holder;
+  }
+}
+
 /** Bad input data: truncated file, wrong dtype/shape, NaN, unknown class, bad manifest... */
 export class DataError extends Clap4ClipError {
   declare readonly file: string;

@@ -39,6 +39,7 @@ export function featuresHelp(): string {
     '  --chunk-size N         images per resumable chunk (default 1024)',
     '  --shard i/N            compute shard i of N (0-based, e.g. a job array index); then `features merge`',
     '  --on-bad-image MODE    fail (default) or skip: corrupt images are listed in DIR/bad_images.json',
+    '  --on-empty-class MODE  fail (default) or skip: a class with no train or no test images is left out, with a warning',
     '  --templates FILE       prompt templates (JSON array or one per line, each with {}); default: the dataset\'s',
     '  --class-names FILE     class names, one per line in label order (or JSON {"folder": "name"})',
     '  --train-list FILE, --test-list FILE   split lists: "relative/path label" per line',
@@ -58,7 +59,7 @@ interface Parsed {
   positional: string[];
 }
 
-const VALUE_FLAGS = ['--dataset', '--root', '--encoder', '--out', '--views', '--batch-size', '--chunk-size', '--shard', '--on-bad-image', '--templates',
+const VALUE_FLAGS = ['--dataset', '--root', '--encoder', '--out', '--views', '--batch-size', '--chunk-size', '--shard', '--on-bad-image', '--on-empty-class', '--templates',
   '--class-names', '--train-list', '--test-list', '--split-seed', '--test-fraction', '--cache-dir', '--dtype', '--device', '--threads'];
 const BOOL_FLAGS = ['--offline', '--overwrite', '--quiet', '--help', '-h'];
 
@@ -151,6 +152,8 @@ export async function featuresCommand(args: string[], io: CommandIO = PROCESS_IO
   if (views !== 1 && views !== 2) throw new Clap4ClipError(`features: --views must be 1 or 2, got ${views}`);
   const onBad = flags.get('--on-bad-image') ?? 'fail';
   if (onBad !== 'skip' && onBad !== 'fail') throw new Clap4ClipError(`features: --on-bad-image must be one of [skip, fail], got "${onBad}"`);
+  const onEmpty = flags.get('--on-empty-class') ?? 'fail';
+  if (onEmpty !== 'skip' && onEmpty !== 'fail') throw new Clap4ClipError(`features: --on-empty-class must be one of [skip, fail], got "${onEmpty}"`);
   const fraction = flags.get('--test-fraction');
   if (fraction !== undefined && !(Number(fraction) >= 0 && Number(fraction) < 1)) throw new Clap4ClipError(`features: --test-fraction must be in [0, 1), got "${fraction}"`);
   const shardArg = flags.get('--shard');
@@ -166,6 +169,7 @@ export async function featuresCommand(args: string[], io: CommandIO = PROCESS_IO
     testList: flags.get('--test-list'),
     splitSeed: intFlag(flags, '--split-seed', 0),
     testFraction: fraction === undefined ? undefined : Number(fraction),
+    emptyClasses: onEmpty,
   });
   const opts: Omit<ExtractOptions, 'encoder'> = {
     dataset: images,

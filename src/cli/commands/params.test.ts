@@ -89,6 +89,6 @@ test('bad arguments are clear errors', async () => {
   await fails(['--dimm', '512'], /unknown option --dimm \(did you mean --dim\?\)/);
   await fails(['--dim', '0'], /--dim must be a positive integer, got "0"/);
   await fails(['--method', 'nope'], /"method" must be one of/);
-  await fails(['--config', '/nonexistent/run.json'], /cannot read the config file/);
+  await fails(['--config', '/nonexistent/run.json'], /run\.json: config file not found/);
   await fails(['--method', 'clap', '--method-options', '{"betta": 1}', '--tasks', '1'], /betta/);
 });

@@ -7,7 +7,6 @@
  * so the count cannot drift from the code. For ViT-B/16 (D = 512) CLAP has 4,204,032 VGA
  * parameters (built with the first task) and 525,312 per task (one mu/sigma encoder pair).
  */
-import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseManifest, MANIFEST_FILE } from '../../data/featuresDataset.js';
 import { splitTasks } from '../../data/scenario.js';
@@ -16,6 +15,7 @@ import type { Method, TaskInfo } from '../../methods/method.js';
 import { createMethod } from '../../methods/registry.js';
 import { didYouMean, flagOf, resolveRunConfig, RUN_CONFIG_FIELDS, SYNTHETIC_PRESETS, type FieldSpec, type RunConfig } from '../../run/config.js';
 import { Clap4ClipError } from '../../util/errors.js';
+import { readInputText } from '../../util/inputFile.js';
 
 export interface ParamsSetup {
   config: RunConfig;
@@ -189,12 +189,7 @@ export function parseParamsArgs(args: readonly string[]): ParsedParamsArgs {
 }
 
 async function readJson(file: string, what: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new Clap4ClipError(`cannot read the ${what} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { file, cause: err });
-  }
+  const text = await readInputText(file, what);
   try {
     return JSON.parse(text);
   } catch (err) {

@@ -100,7 +100,7 @@ test('bad input fails with one clear message', async () => {
   await assert.rejects(runCommand(['--method', 'clop'], io), /"method" must be one of \[clap, clap-deterministic, zeroshot, clip-adapter\]/);
   await assert.rejects(runCommand(['--batch-size', 'x'], io), /"batchSize" must be an integer, got "x"/);
   await assert.rejects(runCommand(['--data', '/nonexistent/features', '--method', 'zeroshot'], io), /nonexistent/);
-  await assert.rejects(runCommand(['--config', '/nonexistent.json'], io), /cannot read the config file/);
+  await assert.rejects(runCommand(['--config', '/nonexistent.json'], io), /nonexistent\.json: config file not found/);
   await assert.rejects(runCommand(['stray'], io), /unexpected argument "stray"/);
   await assert.rejects(synthCommand([], io), /--out DIR is required/);
   await assert.rejects(runCommand([...TINY, '--method', 'clap', '--method-options', '{"laspWieght":1}', '--out', await tempDir()], io), /did you mean "laspWeight"/);

@@ -7,7 +7,6 @@
  * is the `benchmark` synthetic world (fast: see QUICK_BENCHMARK); --full uses the CIFAR-100-sized
  * one with the reference protocol.
  */
-import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { FeaturesDataset } from '../../data/types.js';
 import { methods } from '../../methods/registry.js';
@@ -22,6 +21,7 @@ import { repeatedRunsTable } from '../../run/repeatedRuns.js';
 import { isSynthetic, type RunResults } from '../../run/results.js';
 import { exitCodeFor, listenForStopSignals, StopRequest } from '../../run/signals.js';
 import { Clap4ClipError } from '../../util/errors.js';
+import { readInputText } from '../../util/inputFile.js';
 import { PROCESS_IO, type CommandIO } from './io.js';
 
 export { COMPARED_METHODS, loadRunData, QUICK_BENCHMARK, type CommandIO };
@@ -108,12 +108,7 @@ export function parseRunArgs(args: readonly string[]): ParsedArgs {
 }
 
 async function readConfigFile(file: string): Promise<Record<string, unknown>> {
-  let textContent: string;
-  try {
-    textContent = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new Clap4ClipError(`cannot read the config file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { file, cause: err });
-  }
+  const textContent = await readInputText(file, 'config file');
   let value: unknown;
   try {
     value = JSON.parse(textContent);
@@ -189,12 +184,12 @@ export async function runCommand(args: string[], io: CommandIO = PROCESS_IO, opt
   // Every method is started for its first run before any directory is touched, so bad options fail early.
   const firstRuns = await startFirstRuns(plan, ds);
   io.stdout.write(`clap4clip run: ${describeData(first, ds, firstRuns[0]!.scenario.tasks.length)}\n`);
-  await prepareInvocation(inv, plan);
+  const lock = await prepareInvocation(inv, plan);
 
   const stop = options.stop ?? new StopRequest();
   const stopListening = options.stop ? () => undefined : listenForStopSignals(stop, io.stderr);
   try {
-    const outcome = await runInvocation(inv, plan, ds, firstRuns, { stop, hooks: printingHooks(io, options) });
+    const outcome = await runInvocation(inv, plan, ds, firstRuns, { stop, lock, hooks: printingHooks(io, options) });
     if (outcome.status === 'interrupted') {
       const of = outcome.dir !== inv.root ? ` of ${outcome.dir}` : '';
       io.stderr.write(`clap4clip: ${outcome.interruption.message}${of}; resume with \`clap4clip run --resume ${shellWord(inv.root)}\`\n`);

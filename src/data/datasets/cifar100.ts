@@ -7,10 +7,11 @@
  *                      opcodes such files use and refuses everything else (it never runs code).
  * `root` may be either folder itself or the folder that contains it.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { RgbImage } from '../../encoders/types.js';
 import { DataError } from '../../util/errors.js';
+import { readInputFile } from '../../util/inputFile.js';
 import type { ImageDataset, ImageItem } from './types.js';
 
 const SIDE = 32;
@@ -63,12 +64,7 @@ async function isFile(file: string): Promise<boolean> {
 }
 
 async function readBytes(file: string, what: string): Promise<Buffer> {
-  try {
-    return await readFile(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new DataError(file, code === 'ENOENT' ? `${what} not found` : `cannot read ${what} (${(err as Error).message})`, { cause: err });
-  }
+  return readInputFile(file, what);
 }
 
 /** Parse a binary split file; every record is checked (size and label ranges). */

@@ -14,18 +14,21 @@
  * EXIF orientation is NOT applied (PIL does not apply it either). Truncated files fail; mere
  * decoder warnings (common in ImageNet JPEGs, which PIL also accepts) do not.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import type { RgbImage } from '../../encoders/types.js';
 import { Rng } from '../../engine/random.js';
 import { DataError } from '../../util/errors.js';
+import { readInputText } from '../../util/inputFile.js';
 import type { DatasetOptions, ImageDataset, ImageItem } from './types.js';
 
 export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp'];
 
 /** Decode an image file (or its encoded bytes) to 8-bit RGB HWC. Rejects on unreadable or corrupt input. */
 export async function decodeImageFile(file: string | Buffer): Promise<RgbImage> {
+  // sharp says "unsupported image format" for a folder: say what it is.
+  if (typeof file === 'string' && (await isDir(file))) throw new DataError(file, 'is a directory, not an image file');
   const { data, info } = await sharp(file, { failOn: 'truncated' })
     .removeAlpha()
     .toColourspace('srgb')
@@ -47,12 +50,7 @@ async function isDir(p: string): Promise<boolean> {
 }
 
 async function readText(file: string, what: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new DataError(file, code === 'ENOENT' ? `${what} not found` : `cannot read ${what} (${(err as Error).message})`, { cause: err });
-  }
+  return readInputText(file, what);
 }
 
 /** Non-empty lines with their 1-based line numbers (blank lines and `#` comments skipped). */
@@ -197,14 +195,16 @@ export async function readImageFolder(opts: ImageFolderOptions): Promise<ImageDa
     }
     const items = (dir: string, cs: typeof train) => cs.flatMap((c) => c.files.map((f) => fileItem(root, `${dir}/${c.name}/${f}`, index.get(c.name)!)));
     const classNames = await resolveClassNames(folders, opts.classNamesFile, root);
-    return finish(opts, classNames, items('train', train), items(testDir, test), { layout: `train/${testDir} folders` }, notes);
+    const from = (c: number, split: 'train' | 'test') => path.join(root, split === 'train' ? 'train' : testDir, folders[c]!);
+    return finish(opts, classNames, items('train', train), items(testDir, test), { layout: `train/${testDir} folders` }, notes, from);
   }
   const classes = await scanClassFolders(root, notes);
   const all = classes.flatMap((c, label) => c.files.map((f) => fileItem(root, `${c.name}/${f}`, label)));
   const seed = opts.splitSeed ?? 0, testFraction = opts.testFraction ?? 0.2;
   const { train, test } = seededSplit(all, seed, testFraction);
   const classNames = await resolveClassNames(classes.map((c) => c.name), opts.classNamesFile, root);
-  return finish(opts, classNames, train, test, { layout: 'class folders, seeded split', splitSeed: seed, testFraction }, notes);
+  const from = (c: number) => path.join(root, classes[c]!.name);
+  return finish(opts, classNames, train, test, { layout: 'class folders, seeded split', splitSeed: seed, testFraction }, notes, from);
 }
 
 /** Split lists: labels index class names; names come from the file, else from each label's parent folder. */
@@ -233,13 +233,47 @@ async function fromSplitLists(
   }
   const classNames = await resolveClassNames(folders.map((f, c) => f ?? `class ${c}`), opts.classNamesFile, root);
   const items = (list: typeof trainList) => list.map((e) => fileItem(root, e.key, e.label));
-  return finish(opts, classNames, items(trainList), items(testList), { layout: 'split lists' }, []);
+  return finish(opts, classNames, items(trainList), items(testList), { layout: 'split lists' }, [], (_, split) => (split === 'train' ? opts.trainList! : opts.testList!));
 }
 
-function finish(opts: ImageFolderOptions, classNames: string[], train: ImageItem[], test: ImageItem[], extra: Record<string, unknown>, notes: string[]): ImageDataset {
-  for (const [split, items] of [['train', train], ['test', test]] as const) {
+/** Where class `c`'s images of `split` come from (a class folder, a list file), for messages. */
+type ClassSource = (c: number, split: 'train' | 'test') => string;
+
+/**
+ * Classes with no train or no test image: a features dataset with one cannot be trained or scored
+ * (`run` would stop at that class much later). Refused naming the folder, or with `emptyClasses:
+ * 'skip'` left out (labels renumbered) with a note.
+ */
+function dropEmptyClasses(opts: ImageFolderOptions, classNames: string[], train: ImageItem[], test: ImageItem[], from: ClassSource, notes: string[]) {
+  const count = { train: new Int32Array(classNames.length), test: new Int32Array(classNames.length) };
+  for (const it of train) count.train[it.label]!++;
+  for (const it of test) count.test[it.label]!++;
+  const empty = classNames.map((_, c) => (count.train[c] === 0 ? 'train' : count.test[c] === 0 ? 'test' : null));
+  if (empty.every((e) => e === null)) return { classNames, train, test };
+  const why = (c: number, split: 'train' | 'test'): string => {
+    const n = count.train[c]! + count.test[c]!;
+    return n === 0 ? `has no images (looked for ${IMAGE_EXTENSIONS.join(', ')} files)` : `has ${n} image${n === 1 ? '' : 's'} but none in the ${split} split`;
+  };
+  if (opts.emptyClasses !== 'skip') {
+    const c = empty.findIndex((e) => e !== null);
+    const split = empty[c]!;
+    const others = empty.filter((e) => e !== null).length - 1;
+    throw new DataError(from(c, split), `class ${JSON.stringify(classNames[c])} ${why(c, split)}${others > 0 ? ` (and ${others} more class${others === 1 ? '' : 'es'})` : ''}; add images, remove the class, or pass --on-empty-class skip to leave such classes out`);
+  }
+  const keep = classNames.map((_, c) => c).filter((c) => empty[c] === null);
+  const newLabel = new Int32Array(classNames.length).fill(-1);
+  keep.forEach((c, i) => (newLabel[c] = i));
+  for (const [c, split] of empty.entries()) if (split !== null) notes.push(`skipped class ${JSON.stringify(classNames[c])} (${from(c, split)}): it ${why(c, split)}`);
+  const relabel = (items: ImageItem[]): ImageItem[] => items.filter((it) => newLabel[it.label]! >= 0).map((it) => ({ ...it, label: newLabel[it.label]! }));
+  return { classNames: keep.map((c) => classNames[c]!), train: relabel(train), test: relabel(test) };
+}
+
+function finish(opts: ImageFolderOptions, allNames: string[], allTrain: ImageItem[], allTest: ImageItem[], extra: Record<string, unknown>, notes: string[], from: ClassSource | null): ImageDataset {
+  for (const [split, items] of [['train', allTrain], ['test', allTest]] as const) {
     if (items.length === 0) throw new DataError(opts.root, `the ${split} split has no images (looked for ${IMAGE_EXTENSIONS.join(', ')} files)`);
   }
+  const { classNames, train, test } = from === null ? { classNames: allNames, train: allTrain, test: allTest } : dropEmptyClasses(opts, allNames, allTrain, allTest, from, notes);
+  if (classNames.length === 0) throw new DataError(opts.root, 'every class was skipped: no class has both train and test images');
   return { name: opts.name, classNames, train: ordered(train), test: ordered(test), extra, notes };
 }
 
@@ -277,5 +311,6 @@ export async function readCub200(opts: DatasetOptions): Promise<ImageDataset> {
     if (isTrain !== '0' && isTrain !== '1') throw new DataError(path.join(root, 'train_test_split.txt'), `image id ${id}: expected 0 or 1, got ${JSON.stringify(isTrain)}`);
     (isTrain === '1' ? train : test).push(fileItem(root, `images/${rel.replaceAll('\\', '/')}`, label));
   }
-  return finish({ ...opts, root, name: 'cub200' }, classNames, train, test, { layout: 'CUB_200_2011' }, []);
+  // The authors' own split is kept as it is (no empty-class check: there are no class folders to name).
+  return finish({ ...opts, root, name: 'cub200' }, classNames, train, test, { layout: 'CUB_200_2011' }, [], null);
 }

@@ -5,8 +5,8 @@
  * Order is CLIP's; the reference deduplicates through a set, so its order is arbitrary and nothing
  * downstream depends on it (text features are averaged over templates).
  */
-import { readFile } from 'node:fs/promises';
 import { DataError } from '../../util/errors.js';
+import { readInputText } from '../../util/inputFile.js';
 
 /** CLIP's 18 CIFAR-100 templates. */
 export const CIFAR100_TEMPLATES: readonly string[] = Object.freeze([
@@ -136,13 +136,7 @@ export function validateTemplates(templates: readonly unknown[], source: string)
  * plain text with one template per line (blank lines and lines starting with `#` are ignored).
  */
 export async function loadTemplatesFile(file: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new DataError(file, code === 'ENOENT' ? 'templates file not found' : `cannot read templates file (${(err as Error).message})`, { cause: err });
-  }
+  const text = await readInputText(file, 'templates file');
   const trimmed = text.trim();
   if (trimmed.startsWith('[') || trimmed.startsWith('{')) {
     let raw: unknown;

@@ -47,6 +47,12 @@ export interface DatasetOptions {
   /** Seeded per-class split for layouts without one (ImageNet-R). Default seed 0, fraction 0.2. */
   splitSeed?: number;
   testFraction?: number;
+  /**
+   * A class with no train or no test images (an empty class folder, one too small for the seeded
+   * split, a label no list uses): 'fail' (default) refuses the dataset naming the folder; 'skip'
+   * leaves the class out, with a note.
+   */
+  emptyClasses?: 'fail' | 'skip';
 }
 
 export interface DatasetEntry {

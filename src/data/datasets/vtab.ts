@@ -9,9 +9,10 @@
  * tasks becomes `name (task)` so names stay unique. `--class-names FILE` renames all classes: one
  * name per line in label order, or JSON keyed by `<task>/<folder>`.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { DataError } from '../../util/errors.js';
+import { readInputText } from '../../util/inputFile.js';
 import { fileItem, readImageFolder, resolveClassNames } from './imageFolder.js';
 import type { DatasetOptions, ImageDataset, ImageItem } from './types.js';
 
@@ -27,13 +28,13 @@ async function taskFolders(root: string): Promise<string[]> {
   const listFile = path.join(root, 'tasks.txt');
   let order: string[];
   try {
-    order = (await readFile(listFile, 'utf8')).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+    order = (await readInputText(listFile, 'VTAB task list')).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
     for (const t of order) {
       if (!dirs.includes(t)) throw new DataError(listFile, `task ${JSON.stringify(t)} has no folder ${path.join(root, t)}`);
     }
     if (new Set(order).size !== order.length) throw new DataError(listFile, 'a task is listed twice');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (!(err instanceof DataError && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT')) throw err;
     order = dirs.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
   if (order.length < 2) {
@@ -52,7 +53,7 @@ export async function readVtab(opts: DatasetOptions): Promise<ImageDataset> {
   const train: ImageItem[] = [], test: ImageItem[] = [], notes: string[] = [];
   const blocks: Array<{ name: string; classes: [number, number]; layout: unknown }> = [];
   for (const task of tasks) {
-    const ds = await readImageFolder({ root: path.join(root, task), name: task, splitSeed: opts.splitSeed, testFraction: opts.testFraction });
+    const ds = await readImageFolder({ root: path.join(root, task), name: task, splitSeed: opts.splitSeed, testFraction: opts.testFraction, emptyClasses: opts.emptyClasses });
     const offset = classNames.length;
     // Without a names file, a task's class names are its class folder names.
     for (const f of ds.classNames) {

@@ -6,15 +6,16 @@
  */
 import { readdir, rm, rmdir } from 'node:fs/promises';
 import * as path from 'node:path';
+import { acquireDirLock, entriesBesideLock, refuseIfHeldByOther, type DirLock } from '../../util/dirLock.js';
 import { Clap4ClipError } from '../../util/errors.js';
 import { CHECKPOINT_DIR, CONFIG_FILE, describeDifferences, diffConfigs, readRunConfig } from '../runDirectory.js';
 import { settingsOf, type Invocation, type MethodRuns, type RecordedInvocation } from './plan.js';
 import { INVOCATION_FILE, readInvocation, writeInvocation } from './record.js';
 
-/** The entries of `dir` (null when it does not exist). */
+/** The entries of `dir` but its lock (null when it does not exist). */
 async function entriesOf(dir: string): Promise<string[] | null> {
   try {
-    return await readdir(dir);
+    return await entriesBesideLock(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw new Clap4ClipError(`cannot read the run directory (${(err as Error).message})`, { file: dir, cause: err });
@@ -89,7 +90,10 @@ export async function removeStaleRuns(inv: Invocation, plan: MethodRuns[], previ
   const visit = async (dir: string, depth: number): Promise<boolean> => {
     const isPlanned = planned.has(path.resolve(dir));
     let cleared = !isPlanned && (await isRunDirectory(dir));
-    if (cleared) await clear(dir, RUN_FILES);
+    if (cleared) {
+      await refuseIfHeldByOther(dir); // a run someone started there on its own
+      await clear(dir, RUN_FILES);
+    }
     if (depth < 2) {
       await clear(dir, isPlanned ? SUMMARY_FILES.filter((f) => f !== 'report.html') : SUMMARY_FILES);
       for (const e of await readdir(dir, { withFileTypes: true })) {
@@ -104,16 +108,28 @@ export async function removeStaleRuns(inv: Invocation, plan: MethodRuns[], previ
 }
 
 /**
- * Everything checked: clears what --force replaces and records a multi-run invocation. The record
- * `inv.root` holds is read once here (unless the invocation already read it); with --force an
- * unreadable one is no obstacle (it is replaced).
+ * Takes the invocation's lock (`util/dirLock.ts`: one writer per run directory), then, everything
+ * checked, clears what --force replaces and records a multi-run invocation. The lock is on
+ * `inv.root`, which holds every run directory of the invocation; it covers the tree, so another
+ * invocation on a folder above or inside it (a comparison's `clap/`, a repeated run's `run-3/`) is
+ * refused too. The record `inv.root` holds is read once here (unless the invocation already read
+ * it); with --force an unreadable one is no obstacle (it is replaced). Returns the lock, which the
+ * caller releases when the runs end (`runInvocation` does); on a refusal it is released here.
  */
-export async function prepareInvocation(inv: Invocation, plan: MethodRuns[]): Promise<void> {
-  if (inv.force) {
-    await checkDirectories(inv, plan, null);
-    await removeStaleRuns(inv, plan, await readInvocation(inv.root).catch(() => null));
-  } else {
-    await checkDirectories(inv, plan, inv.recorded !== undefined ? inv.recorded : await readInvocation(inv.root));
+export async function prepareInvocation(inv: Invocation, plan: MethodRuns[]): Promise<DirLock> {
+  const inside = [...new Set(plan.flatMap((m) => [m.dir, ...m.runs.map((r) => r.dir)]))].filter((d) => path.resolve(d) !== path.resolve(inv.root));
+  const lock = await acquireDirLock(inv.root, { inside });
+  try {
+    if (inv.force) {
+      await checkDirectories(inv, plan, null);
+      await removeStaleRuns(inv, plan, await readInvocation(inv.root).catch(() => null));
+    } else {
+      await checkDirectories(inv, plan, inv.recorded !== undefined ? inv.recorded : await readInvocation(inv.root));
+    }
+    if (inv.layout !== 'one run') await writeInvocation(inv);
+  } catch (err) {
+    await lock.release();
+    throw err;
   }
-  if (inv.layout !== 'one run') await writeInvocation(inv);
+  return lock;
 }

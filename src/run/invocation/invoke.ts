@@ -5,6 +5,7 @@
  */
 import type { Scenario } from '../../data/scenario.js';
 import type { FeaturesDataset } from '../../data/types.js';
+import type { DirLock } from '../../util/dirLock.js';
 import { scenarioFor, type StepRecord } from '../loop.js';
 import type { ProgressFactory } from '../progress.js';
 import { summarizeRepeatedRuns, writeRepeatedRunsSummary, type RepeatedRunsSummary } from '../repeatedRuns.js';
@@ -54,6 +55,8 @@ export type InvocationOutcome =
 
 export interface InvocationOptions {
   stop: StopRequest;
+  /** The invocation's lock (`prepareInvocation`), released when the runs end, however they end. */
+  lock?: DirLock;
   hooks?: InvocationHooks;
 }
 
@@ -102,5 +105,7 @@ export async function runInvocation(inv: Invocation, plan: readonly MethodRuns[]
   } catch (err) {
     if (!(err instanceof RunInterrupted)) throw err;
     return { status: 'interrupted', interruption: err, dir: current };
+  } finally {
+    await options.lock?.release();
   }
 }

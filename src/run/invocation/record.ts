@@ -7,6 +7,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { writeJsonAtomic } from '../../util/atomicWrite.js';
 import { Clap4ClipError, DataError } from '../../util/errors.js';
+import { readFailure } from '../../util/inputFile.js';
 import { readRunConfig } from '../runDirectory.js';
 import { resolveInvocationConfig, type InvocationConfig, type Invocation, type RecordedInvocation } from './plan.js';
 
@@ -39,7 +40,7 @@ export async function readInvocation(dir: string): Promise<RecordedInvocation | 
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    throw new DataError(file, `cannot read (${(err as Error).message})`, { cause: err });
+    throw readFailure(file, 'run record', err);
   }
   if (bytes.length > MAX_INVOCATION_BYTES) throw new DataError(file, `is ${bytes.length} bytes, too large for a run record (limit ${MAX_INVOCATION_BYTES})`);
   let raw: unknown;
