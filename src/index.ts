@@ -24,6 +24,7 @@
  */
 import type { LoadClipOptions } from './encoders/clip.js';
 import type { ClipEncoder } from './encoders/types.js';
+import { importClipModule } from './encoders/clipModule.js';
 
 // ---------------------------------------------------------------------------------------------
 // Incremental classifier for applications (src/api)
@@ -36,6 +37,9 @@ export type {
   LearnProgress, LearnResult, LearnTask, LoadClassifierOptions, NoveltyCalibration, Prediction, PredictInput, PredictInputs,
   PredictOptions,
 } from './api/types.js';
+/** The exemplar memory budget (`{ kind: 'total' | 'perClass', size }`) and the exemplar selectors. */
+export type { MemoryBudget } from './memory/memory.js';
+export { SELECTOR_NAMES, type SelectorName } from './memory/selectors.js';
 
 // ---------------------------------------------------------------------------------------------
 // Benchmark protocol (spec sections 5-8)
@@ -50,7 +54,7 @@ export type { LoopOptions, LoopResult, StepRecord } from './run/loop.js';
 export { DEFAULT_RUN_CONFIG, resolveRunConfig, SYNTHETIC_PRESETS } from './run/config.js';
 export type { RunConfig } from './run/config.js';
 /** `createMethod(name, setup)`: methods by name (the registry: clap, clap-deterministic, zeroshot, clip-adapter). */
-export { createMethod, METHOD_NAMES } from './methods/registry.js';
+export { createMethod, METHOD_NAMES, type MethodName } from './methods/registry.js';
 export type { Method, MethodSetup, MethodState, MethodTraits, Prediction as MethodPrediction, SgdSchedule, TaskClasses, TaskData, TaskInfo } from './methods/method.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -78,11 +82,12 @@ export type { LoadClipOptions } from './encoders/clip.js';
 
 /**
  * Loads a CLIP-family model through transformers.js: a hub id (`Xenova/clip-vit-base-patch16`) or
- * a model folder, offline by default. transformers.js is imported on first use, so programs that
- * work on precomputed features do not pay for it.
+ * a model folder, offline by default. transformers.js is an optional package imported on first use,
+ * so programs that work on precomputed features need not install it; without it this throws a
+ * Clap4ClipError naming the package and the install command.
  */
 export async function loadClipEncoder(idOrDir: string, options: LoadClipOptions = {}): Promise<ClipEncoder> {
-  return (await import('./encoders/clip.js')).loadClipEncoder(idOrDir, options);
+  return (await importClipModule()).loadClipEncoder(idOrDir, options);
 }
 
 /**
@@ -90,7 +95,7 @@ export async function loadClipEncoder(idOrDir: string, options: LoadClipOptions 
  * replaced by the class name (`_` -> space), encoded and L2-normalized.
  */
 export async function classTextFeatures(encoder: ClipEncoder, classNames: readonly string[], templates: readonly string[]): Promise<Float32Array> {
-  return (await import('./encoders/clip.js')).classTextFeatures(encoder, classNames, templates);
+  return (await importClipModule()).classTextFeatures(encoder, classNames, templates);
 }
 
 // ---------------------------------------------------------------------------------------------

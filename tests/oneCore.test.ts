@@ -50,7 +50,7 @@ function rowsOf(split: FeaturesSplit, c: number): Float32Array {
   return out;
 }
 
-for (const method of ['clap', 'clip-adapter', 'zeroshot']) {
+for (const method of ['clap', 'clip-adapter', 'zeroshot'] as const) {
   test(`${method}: the run loop and the library's learn() give the same losses and accuracy matrix over three tasks`, async () => {
     // Train rows must come class by class for the two training sets to list the same rows in the same order.
     for (let i = 1; i < world.train.n; i++) assert.ok(world.train.labels[i - 1]! <= world.train.labels[i]!, 'fixture: train rows sorted by class');

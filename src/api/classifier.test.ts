@@ -155,10 +155,10 @@ test('errors say what is wrong', async () => {
   const cases: [string, () => Promise<unknown>, RegExp][] = [
     ['no encoder, no dim', () => createClassifier({}), /"encoder" .* or the feature width "dim"/],
     ['unknown option', () => createClassifier({ dim: D, methd: 'clap' } as never), /unknown option "methd": must be one of \[encoder, /],
-    ['unknown method', () => createClassifier({ dim: D, method: 'clapp' }), /unknown method "clapp": must be one of \[clap, /],
+    ['unknown method', () => createClassifier({ dim: D, method: 'clapp' as never }), /unknown method "clapp": must be one of \[clap, /],
     ['unknown method option', () => createClassifier({ dim: D, options: { laspWeigth: 1 } }), /laspWeigth.*did you mean "laspWeight"/],
     ['samples inside options', () => createClassifier({ dim: D, options: { samples: 4 } }), /"samples" is a classifier option/],
-    ['unknown selector', () => createClassifier({ dim: D, selector: 'herd' }), /unknown exemplar selector "herd"/],
+    ['unknown selector', () => createClassifier({ dim: D, selector: 'herd' as never }), /unknown exemplar selector "herd"/],
     ['no classes', () => empty.learn({ classes: [] }), /"classes" must be a non-empty array/],
     ['unknown class key', () => empty.learn({ classes: [{ name: 'a', feature: new Float32Array(D) } as never] }), /classes\[0\]: unknown key "feature"/],
     ['empty class', () => empty.learn({ classes: [{ name: 'a', textFeatures: text }] }), /class "a" \(classes\[0\]\): no examples/],

@@ -23,6 +23,7 @@
 import { IMAGENET_TEMPLATES } from '../data/datasets/templates.js';
 import type { ClipEncoder } from '../encoders/types.js';
 import type { LoadClipOptions } from '../encoders/clip.js';
+import { importClipModule } from '../encoders/clipModule.js';
 import { perClassQuota } from '../memory/memory.js';
 import { getSelector, type SelectorName } from '../memory/selectors.js';
 import { getMethodEntry } from '../methods/registry.js';
@@ -52,7 +53,7 @@ function positiveInt(v: unknown, name: string): number {
 /** An encoder from an id / folder (loaded here, owned) or an object (the caller's). */
 async function resolveEncoder(encoder: string | ClipEncoder, options: LoadClipOptions | undefined, what: string): Promise<{ encoder: ClipEncoder; owned: boolean }> {
   if (typeof encoder === 'string') {
-    const { loadClipEncoder } = await import('../encoders/clip.js');
+    const { loadClipEncoder } = await importClipModule();
     return { encoder: await loadClipEncoder(encoder, options ?? {}), owned: true };
   }
   const ok = encoder !== null && typeof encoder === 'object' && typeof encoder.encodeImages === 'function' && typeof encoder.encodeTexts === 'function' && Number.isInteger(encoder.info?.dim);

@@ -4,7 +4,7 @@
  */
 import { decodeImageFile } from '../data/datasets/imageFolder.js';
 import type { ClipEncoder, RgbImage } from '../encoders/types.js';
-import { Clap4ClipError, DataError } from '../util/errors.js';
+import { Clap4ClipError } from '../util/errors.js';
 import type { ImageInput, PredictInputs } from './types.js';
 
 /** A thing that looks like decoded pixels: `{ width, height, data }`. */
@@ -32,7 +32,7 @@ export async function decodeImage(input: ImageInput, what: string): Promise<RgbI
   try {
     return await decodeImageFile(source);
   } catch (err) {
-    if (err instanceof DataError) throw err; // names the file already (e.g. a folder given as an image)
+    if (err instanceof Clap4ClipError) throw err; // names the file already (a folder given as an image), or not the image's fault (a missing decoder package)
     const where = typeof input === 'string' ? { file: input } : {};
     throw new Clap4ClipError(`${typeof input === 'string' ? '' : `${what}: `}cannot decode the image (${(err as Error).message})`, { ...where, cause: err });
   }

@@ -11,6 +11,7 @@ import { ExemplarMemory } from '../memory/memory.js';
 import { getSelector } from '../memory/selectors.js';
 import type { TaskInfo } from '../methods/method.js';
 import type { ClipEncoder } from '../encoders/types.js';
+import { importClipModule } from '../encoders/clipModule.js';
 import { gatherFeatures } from '../run/evaluate.js';
 import type { ProgressFactory } from '../run/progress.js';
 import { cloneStreams } from '../cl/streams.js';
@@ -77,7 +78,7 @@ export async function prepareTask(task: LearnTask, settings: ClassifierSettings,
   // Classes without text features get them from the encoder and the templates.
   const missing = out.filter((c) => c.text === null);
   if (missing.length > 0) {
-    const { classTextFeatures } = await import('../encoders/clip.js');
+    const { classTextFeatures } = await importClipModule('computing text features from class names (a class without "textFeatures")');
     const P = settings.templates.length;
     const text = await classTextFeatures(encoder!, missing.map((c) => c.name), settings.templates);
     missing.forEach((c, j) => { c.text = unitRows(text.slice(j * P * D, (j + 1) * P * D), D, `learn: class "${c.name}" text features`); });

@@ -9,10 +9,13 @@ import type { LoadClipOptions } from '../encoders/clip.js';
 import type { ClipEncoder } from '../encoders/types.js';
 import type { TaskRecord } from '../cl/taskStep.js';
 import type { MemoryBudget } from '../memory/memory.js';
+import type { SelectorName } from '../memory/selectors.js';
+import type { MethodName } from '../methods/registry.js';
 
 /**
  * One image: a file path, the bytes of an encoded file (PNG, JPEG, WebP...: anything sharp
- * decodes), or decoded 8-bit RGB pixels. Needs a classifier created with an encoder.
+ * decodes), or decoded 8-bit RGB pixels. Needs a classifier created with an encoder; paths and
+ * bytes also need the optional package `sharp`.
  */
 export type ImageInput = string | Uint8Array | RgbImage;
 
@@ -31,7 +34,8 @@ export interface ClassifierOptions {
    * The frozen CLIP model: a model id (`Xenova/clip-vit-base-patch16`), a model folder in the
    * transformers.js layout, or a loaded `ClipEncoder`. Without it the classifier works on
    * precomputed features only (`dim` required). An encoder passed as an object is not disposed by
-   * `dispose()`; one loaded from an id or folder is.
+   * `dispose()`; one loaded from an id or folder is. An id or folder needs the optional packages
+   * `@huggingface/transformers` and `sharp` (without them: a Clap4ClipError naming the package).
    */
   encoder?: string | ClipEncoder;
   /** How to load `encoder` when it is an id or folder (default: offline, fp32, the library's model cache). */
@@ -45,8 +49,8 @@ export interface ClassifierOptions {
   dim?: number;
   /** CLIP's logit scale exp(logit_scale). Default: the encoder's (100 for OpenAI CLIP), else 100. */
   logitScale?: number;
-  /** Method name from the method registry. Default `clap`. */
-  method?: string;
+  /** Method name from the method registry (`METHOD_NAMES`). Default `clap`. */
+  method?: MethodName;
   /**
    * Method options, validated by the method (CLAP: `epochs` 5, `finetuneEpochs` 2, `lr`,
    * `laspWeight` 15, `klWeight` 0.001, `vga`, ...). `samples` and `batchSize` are top-level options.
@@ -61,8 +65,8 @@ export interface ClassifierOptions {
    * `{ kind: 'total', size: 2000 }`: 2000 exemplars split evenly over the classes learned so far.
    */
   memory?: MemoryBudget;
-  /** Exemplar selector: a name of `SELECTORS` in `memory/selectors.ts` (`random`, `herding`, ...). Default `random`. */
-  selector?: string;
+  /** Exemplar selector (`SELECTOR_NAMES`: `random`, `first`, `herding`, `entropy`, ...). Default `random`. */
+  selector?: SelectorName;
   /** Seed of every random draw (initialization, batches, memory, test-time noise). Default 0. */
   seed?: number;
 }
@@ -207,7 +211,12 @@ export interface IncrementalClassifier {
   predict(inputs: PredictInputs, options?: PredictOptions): Promise<Prediction[]>;
   /** Sets the `isNovel` threshold from held-out inputs of KNOWN classes at the chosen true-positive rate. */
   calibrateNovelty(heldOutKnown: PredictInputs, options?: CalibrationOptions): Promise<NoveltyCalibration>;
-  /** Writes the classifier to `dir` (checkpoint layout, crash-safe); returns the directory of the save. */
+  /**
+   * Writes the classifier under `dir` (created if needed) and returns the absolute path of the new
+   * save: a sub-folder `dir/classifier-<tasks>-<suffix>/`, which `dir/latest` names. Pass `dir`
+   * itself (not the returned sub-folder) to `loadClassifier`. Crash-safe: the previous save stays
+   * loadable until the new one is complete, and is removed after.
+   */
   save(dir: string): Promise<string>;
   /** Releases the encoder if the classifier loaded it. Later calls fail. */
   dispose(): Promise<void>;

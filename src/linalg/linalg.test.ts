@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Rng } from '../engine/random.js';
-import { cholesky, choleskySolve, LinalgError, solveLowerInPlace, solveLowerTransposedInPlace, solveSpd } from './cholesky.js';
+import { cholesky, choleskyInPlace, choleskySolve, LinalgError, linalgSettings, solveLowerInPlace, solveLowerTransposedInPlace, solveSpd } from './cholesky.js';
 import { symmetricEigen } from './symmetricEigen.js';
 
 function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
@@ -96,5 +96,32 @@ test('symmetricEigen on random matrices: A v = lambda v, V orthonormal, trace ke
     let trace = 0;
     for (let i = 0; i < n; i++) trace += a[i * n + i]!;
     assert.ok(Math.abs(values.reduce((s, x) => s + x, 0) - trace) < 1e-10, 'sum of eigenvalues = trace');
+  }
+});
+
+test('blocked paths (block smaller than n, products in onnxruntime) match the plain loops', () => {
+  const rng = new Rng(5);
+  const n = 150;
+  const a = randomSpd(n, rng);
+  const b = Float64Array.from({ length: n * 7 }, () => rng.normal());
+  const saved = { ...linalgSettings };
+  let plain: { L: Float64Array; x: Float64Array };
+  try {
+    linalgSettings.block = n; // one block: the plain loops
+    plain = { L: cholesky(a, n), x: solveSpd(a, b, n, 7) };
+    linalgSettings.block = 16; // 10 blocks, the last one short; 150 x 16 x 150 products go to onnxruntime
+    linalgSettings.updateRows = 40; // the trailing update in chunks of 40 rows, the last one short
+    const L = cholesky(a, n);
+    close(L, plain.L, 1e-9, 'L blocked');
+    close(solveSpd(a, b, n, 7), plain.x, 1e-9, 'solve blocked');
+    // In place on a full symmetric matrix: the lower triangle becomes L, the upper one is not read.
+    const full = a.slice();
+    choleskyInPlace(full, n);
+    for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) assert.ok(Math.abs(full[i * n + j]! - plain.L[i * n + j]!) < 1e-9);
+    const bad = a.slice();
+    bad[100 * n + 100] = -1e6;
+    assert.throws(() => cholesky(bad, n), /pivot 100 of 150 is -/);
+  } finally {
+    Object.assign(linalgSettings, saved);
   }
 });

@@ -21,7 +21,7 @@ function clapInput(setup: MethodSetup): ClapConfigInput {
   return { samples: setup.samples, batchSize: setup.batchSize, ...setup.methodOptions } as ClapConfigInput;
 }
 
-export const methods: Readonly<Record<string, MethodEntry>> = Object.freeze({
+const table = {
   clap: {
     description: 'CLAP4CLIP: VGA + per-task variational encoders, CE + KL + LASP (spec 2-5)',
     source: 'Jha, Gong, Yao, NeurIPS 2024; github.com/srvCodes/clap4clip',
@@ -43,10 +43,20 @@ export const methods: Readonly<Record<string, MethodEntry>> = Object.freeze({
     source: 'Gao et al. 2021, "CLIP-Adapter"; as run in the CLAP4CLIP reference code',
     create: async (setup: MethodSetup) => createClipAdapter(setup),
   },
-});
+  'cca-cl': {
+    description: 'CCA-CL without finetuning: closed-form CCA of random Fourier features of image and text features, exemplar-free',
+    source: 'github.com/zhwhu/CCA-CL models/ccacl.py, utils/inc_net.py (no-FTT variant); src/methods/ccaCl/ccaCl.ts',
+    create: async (setup: MethodSetup) => (await import('./ccaCl/ccaCl.js')).createCcaCl(setup),
+  },
+} satisfies Record<string, MethodEntry>;
+
+/** A method's name: a key of the table above (the type of `createClassifier`'s `method`). */
+export type MethodName = keyof typeof table;
+
+export const methods: Readonly<Record<string, MethodEntry>> = Object.freeze(table);
 
 /** Every method name, in registry order. */
-export const METHOD_NAMES: readonly string[] = Object.freeze(Object.keys(methods));
+export const METHOD_NAMES: readonly MethodName[] = Object.freeze(Object.keys(table) as MethodName[]);
 
 export function getMethodEntry(name: string): MethodEntry {
   const entry = Object.hasOwn(methods, name) ? methods[name] : undefined;

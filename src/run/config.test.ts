@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { METHOD_NAMES } from '../methods/registry.js';
 import { DEFAULT_RUN_CONFIG, didYouMean, flagOf, resolveRunConfig } from './config.js';
 
 test('defaults are the reference values (but mixed test batches, and detection on synthetic data)', () => {
@@ -29,7 +30,7 @@ test('wrong types and out-of-range values are named precisely', () => {
   assert.throws(() => resolveRunConfig({ batchSize: 0 }), /"batchSize" must be >= 1, got 0/);
   assert.throws(() => resolveRunConfig({ samples: 2.5 }), /"samples" must be an integer/);
   assert.throws(() => resolveRunConfig({ lr: -1 }), /"lr" must be > 0, got -1/);
-  assert.throws(() => resolveRunConfig({ method: 'clop' }), /"method" must be one of \[clap, clap-deterministic, zeroshot, clip-adapter\], got "clop"/);
+  assert.throws(() => resolveRunConfig({ method: 'clop' }), new RegExp(`"method" must be one of \\[${METHOD_NAMES.join(', ')}\\], got "clop"`));
   assert.throws(() => resolveRunConfig({ classOrder: 'random' }), /"classOrder" must be "reference", "identity", a list of integer labels or a class-order file, got "random"/);
   assert.throws(() => resolveRunConfig({ methodOptions: [1] }), /"methodOptions" must be a JSON object, got an array/);
   assert.throws(() => resolveRunConfig([]), /expected a JSON object/);

@@ -12,11 +12,11 @@ import type { ClassOrderSpec } from '../data/scenario.js';
 import { readClassOrderFile } from '../data/classOrderFile.js';
 import { existsSync } from 'node:fs';
 import { SELECTOR_NAMES, type SelectorName } from '../memory/selectors.js';
-import { METHOD_NAMES } from '../methods/registry.js';
+import { METHOD_NAMES, type MethodName } from '../methods/registry.js';
 import { Clap4ClipError } from '../util/errors.js';
 
 /** A method of the registry (`src/methods/registry.ts`, the only list of methods). */
-export type MethodName = string;
+export type { MethodName } from '../methods/registry.js';
 
 /**
  * Synthetic worlds (see `src/data/synthetic.ts`): `default` is CIFAR-100-shaped (100 classes,

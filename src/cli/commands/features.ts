@@ -5,6 +5,7 @@
 import { DATASET_NAMES, DATASETS, isDatasetName, readDataset } from '../../data/datasets/registry.js';
 import { loadTemplatesFile } from '../../data/datasets/templates.js';
 import { extractFeatures, mergeShards, type ExtractOptions, type ExtractProgress } from '../../encoders/featureCache.js';
+import { importClipModule } from '../../encoders/clipModule.js';
 import type { ClipEncoder } from '../../encoders/types.js';
 import { Clap4ClipError } from '../../util/errors.js';
 import { PROCESS_IO, type CommandIO } from './io.js';
@@ -16,12 +17,9 @@ export type LoadClipEncoder = (
   opts: { offline?: boolean; cacheDir?: string; dtype?: string; device?: string; threads?: number },
 ) => Promise<ClipEncoder>;
 
-/** Loaded lazily (and through a computed specifier) so this command works and compiles on its own. */
+/** Loaded on use: transformers.js is optional, and a missing one becomes an error naming it. */
 async function defaultLoader(): Promise<LoadClipEncoder> {
-  const specifier = '../../encoders/clip.js';
-  const mod = (await import(specifier)) as { loadClipEncoder?: LoadClipEncoder };
-  if (typeof mod.loadClipEncoder !== 'function') throw new Clap4ClipError('encoders/clip.js does not export loadClipEncoder');
-  return mod.loadClipEncoder;
+  return (await importClipModule()).loadClipEncoder;
 }
 
 export function featuresHelp(): string {

@@ -1,5 +1,16 @@
 /** The command table: name → summary and entry point. */
 import type { Command } from './command.js';
+import { Clap4ClipError } from '../../util/errors.js';
+
+/** The benchmarks measure a clone of the repository (results go to its bench/results/); the npm package does not ship them. */
+async function importBench(): Promise<typeof import('../../../bench/main.js')> {
+  try {
+    return await import('../../../bench/main.js');
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new Clap4ClipError('bench runs in a clone of the clap4clip repository (`npm ci && npm run bench`); the installed package does not include the benchmarks', { cause: err });
+  }
+}
 
 export type { Command } from './command.js';
 
@@ -31,6 +42,6 @@ export const commands: Record<string, Command> = {
   },
   bench: {
     summary: 'measure the engine on the CLAP-shaped training step (writes JSON)',
-    run: async (args) => (await import('../../../bench/main.js')).runBench(args),
+    run: async (args) => (await importBench()).runBench(args),
   },
 };

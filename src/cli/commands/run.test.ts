@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { validateAccuracyMatrix } from '../../eval/accuracyMatrix.js';
+import { METHOD_NAMES } from '../../methods/registry.js';
 import { parseRunArgs, runCommand } from './run.js';
 import { recordingIO } from './io.js';
 import { synthCommand } from './synth.js';
@@ -97,7 +98,7 @@ test('run reads a features directory written by synth, and a config file', async
 test('bad input fails with one clear message', async () => {
   const io = recordingIO();
   await assert.rejects(runCommand(['--epoch', '3'], io), /unknown option --epoch \(did you mean --epochs\?\)/);
-  await assert.rejects(runCommand(['--method', 'clop'], io), /"method" must be one of \[clap, clap-deterministic, zeroshot, clip-adapter\]/);
+  await assert.rejects(runCommand(['--method', 'clop'], io), new RegExp(`"method" must be one of \\[${METHOD_NAMES.join(', ')}\\]`));
   await assert.rejects(runCommand(['--batch-size', 'x'], io), /"batchSize" must be an integer, got "x"/);
   await assert.rejects(runCommand(['--data', '/nonexistent/features', '--method', 'zeroshot'], io), /nonexistent/);
   await assert.rejects(runCommand(['--config', '/nonexistent.json'], io), /nonexistent\.json: config file not found/);

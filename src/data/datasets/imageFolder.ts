@@ -16,19 +16,25 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
-import sharp from 'sharp';
 import type { RgbImage } from '../../encoders/types.js';
 import { Rng } from '../../engine/random.js';
 import { DataError } from '../../util/errors.js';
 import { readInputText } from '../../util/inputFile.js';
+import { withOptionalPackages } from '../../util/optionalPackage.js';
 import type { DatasetOptions, ImageDataset, ImageItem } from './types.js';
 
 export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp'];
+
+/** sharp, imported on first use: it is an optional package that only image decoding needs. */
+async function loadSharp(): Promise<typeof import('sharp').default> {
+  return (await withOptionalPackages('decoding images', () => import('sharp'))).default;
+}
 
 /** Decode an image file (or its encoded bytes) to 8-bit RGB HWC. Rejects on unreadable or corrupt input. */
 export async function decodeImageFile(file: string | Buffer): Promise<RgbImage> {
   // sharp says "unsupported image format" for a folder: say what it is.
   if (typeof file === 'string' && (await isDir(file))) throw new DataError(file, 'is a directory, not an image file');
+  const sharp = await loadSharp();
   const { data, info } = await sharp(file, { failOn: 'truncated' })
     .removeAlpha()
     .toColourspace('srgb')

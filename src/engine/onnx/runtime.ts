@@ -22,6 +22,7 @@ export const runtimeSettings = {
 
 export type FeedValue =
   | { type: 'float32'; data: Float32Array; dims: readonly number[] }
+  | { type: 'float64'; data: Float64Array; dims: readonly number[] }
   | { type: 'int64'; data: BigInt64Array; dims: readonly number[] }
   | { type: 'int32'; data: Int32Array; dims: readonly number[] };
 
