@@ -1,48 +1,38 @@
 /**
- * `npm run bench`: engine figures written as JSON to bench/results/ (`node dist/bench/table.js`
- * prints them as the README's performance table).
- *   - engine.json: the CLAP-shaped training step (C = 100, B = 32, T = 20, D = 512), median and per
- *     phase, against PyTorch on one OpenBLAS thread measured in the same run, as shipped and with
- *     the launcher's malloc settings (ratio < 1 = faster); matrix-product throughput of onnxruntime.
- *   - scaling.json: the step for C = 100..1000, T = 1..20, D = 512/768, each with its PyTorch twin.
- *   - protocol.json: the full CIFAR-100-sized protocol on synthetic features, per method (wall
- *     time, seconds per task, peak memory), against the authors' 907 s for CLAP.
- *   - features.json: feature extraction on a random ViT-B/16-sized vision tower at batch 32.
- * Options: --steps N (30), --warmup N (5), --grid-steps N (10), --out FILE (engine.json),
- * --no-torch, --only engine|scaling|protocol|features, --methods a,b (protocol; default: every
- * registered method).
+ * `npm run bench`: engine figures written as JSON (in --out DIR, ./bench-results by default).
+ *   - the CLAP-shaped training step (C = 100, B = 32, T = 20, D = 512), median and per phase, wall
+ *     and CPU time, against PyTorch on one OpenBLAS thread measured in the same run, as shipped and
+ *     with the launcher's malloc settings (ratio < 1 = faster), and the step in a child without
+ *     those settings (engine.json); matrix-product throughput of the onnxruntime path.
+ *   - the step for C = 100..1000, T = 1..20, D = 512/768, each with its PyTorch twin (scaling.json;
+ *     min(--steps, 10) steps per shape).
+ *   - the full CIFAR-100-sized protocol on synthetic features per method (wall time, peak memory;
+ *     CLAP against the reference's 907 s), protocol.json; --methods a,b picks them (default: all).
+ *   - float64 Cholesky factorisation and solve (src/linalg) at n = 1000 and 4000, the sizes of
+ *     RanPAC's lambda search (linalg.json).
+ *   - feature extraction on a random ViT-B/16-sized vision tower at batch 32: images per second of
+ *     the full pipeline (decode, preprocess, encode) and of bare onnxruntime (features.json).
+ * Options: see BENCH_SPEC (`clap4clip bench --help`); the JSON files go to --out DIR (./bench-results);
+ * `node dist/bench/table.js DIR` prints them as the README's performance tables.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { gemm } from '../src/engine/ops/matmul.js';
-import { METHOD_NAMES } from '../src/methods/registry.js';
 import { writeJsonAtomic } from '../src/util/atomicWrite.js';
-import { repoRoot } from '../src/util/paths.js';
+import { choiceValue, intValue, parseOrHelp, renderHelp, stringValue } from '../src/cli/args.js';
+import { BENCH_PARTS as PARTS, BENCH_SPEC } from '../src/cli/commands/benchSpec.js';
 import { createClapStep, type PhaseTimes } from './clapStep.js';
 import { measureTorchStep, type TorchResult } from './torchReference.js';
 import { MALLOC_TUNABLES } from '../src/cli/mallocTunables.js';
-import { measureProtocol, REFERENCE_PYTORCH_SECONDS } from './protocol.js';
+import { measureProtocol, type ProtocolMeasurement } from './protocol.js';
+import { METHOD_NAMES } from '../src/methods/registry.js';
+import { UsageError } from '../src/cli/args.js';
+import { benchLinalg } from './linalg.js';
 import { measureScaling } from './scaling.js';
 import { median } from './stats.js';
-
-function flag(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  if (i < 0) return fallback;
-  const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} needs a positive integer, got ${args[i + 1]}`);
-  return v;
-}
-
-const resultsDir = () => join(repoRoot(), 'bench', 'results');
-
-async function writeResult(out: string, value: object): Promise<void> {
-  mkdirSync(dirname(out), { recursive: true });
-  await writeJsonAtomic(out, value);
-  console.log(`wrote ${out}`);
-}
 
 function gemmThroughput(m: number, k: number, n: number): number {
   const a = new Float32Array(m * k).fill(0.5), b = new Float32Array(k * n).fill(0.25);
@@ -56,69 +46,90 @@ function gemmThroughput(m: number, k: number, n: number): number {
   return (2 * m * k * n) / median(times) / 1e6;
 }
 
-export async function runBench(args: string[]): Promise<number> {
-  const onlyIndex = args.indexOf('--only');
-  const only = onlyIndex >= 0 ? args[onlyIndex + 1] : null;
-  const parts = ['engine', 'scaling', 'protocol', 'features'];
-  if (only !== null && !parts.includes(only ?? '')) throw new Error(`--only must be one of [${parts.join(', ')}], got ${only}`);
-  if (only === null || only === 'engine') await benchEngine(args);
-  if (only === null || only === 'scaling') await benchScaling(args);
-  if (only === null || only === 'features') await benchFeatures();
-  if (only === null || only === 'protocol') await benchProtocol(args);
+interface BenchOptions { out: string; steps: number; warmup: number; withTorch: boolean; log: (line: string) => void }
+
+export async function runBench(args: string[], io: { stdout: { write(s: string): unknown } } = process): Promise<number> {
+  const p = parseOrHelp(BENCH_SPEC, args);
+  if (p.help) {
+    io.stdout.write(renderHelp(BENCH_SPEC) + '\n');
+    return 0;
+  }
+  const only = choiceValue(BENCH_SPEC, p, 'only', PARTS);
+  const json = p.values['json'] === true, quiet = p.values['quiet'] === true;
+  const opts: BenchOptions = {
+    out: resolve(stringValue(p, 'out') ?? 'bench-results'),
+    steps: intValue(BENCH_SPEC, p, 'steps', 1) ?? 30,
+    warmup: intValue(BENCH_SPEC, p, 'warmup', 0) ?? 5,
+    withTorch: p.values['no-torch'] !== true,
+    // With --json the JSON document is all of stdout: progress goes to stderr.
+    log: quiet ? () => undefined : (line) => (json ? process.stderr : io.stdout).write(line + '\n'),
+  };
+  const methods = stringValue(p, 'methods')?.split(',').map((m) => m.trim()) ?? [...METHOD_NAMES];
+  for (const m of methods) if (!(METHOD_NAMES as readonly string[]).includes(m)) throw new UsageError(`bench: --methods: unknown method "${m}": must be one of [${METHOD_NAMES.join(', ')}]`);
+  const written: Record<string, string> = {};
+  if (only === undefined || only === 'engine') written['engine'] = await benchEngine(opts);
+  if (only === undefined || only === 'scaling') written['scaling'] = await benchScaling(opts);
+  if (only === undefined || only === 'features') written['features'] = await benchFeatures(opts);
+  if (only === undefined || only === 'linalg') written['linalg'] = await benchLinalg(join(opts.out, 'linalg.json'), opts.log);
+  if (only === undefined || only === 'protocol') written['protocol'] = await benchProtocol(opts, methods);
+  if (json) io.stdout.write(JSON.stringify({ files: written }) + '\n');
   return 0;
 }
 
-async function benchFeatures(): Promise<void> {
-  const out = join(resultsDir(), 'features.json');
-  console.log('feature extraction on a random ViT-B/16-sized vision tower (builds a 345 MB model once)...');
+async function benchFeatures(opts: BenchOptions): Promise<string> {
+  const out = join(opts.out, 'features.json');
+  opts.log('feature extraction on a random ViT-B/16-sized vision tower (builds a 345 MB model once)...');
   // Imported here: loading transformers.js (and sharp) into the process slows the engine step.
   const { benchFeatureExtraction } = await import('./featureExtraction.js');
   const r = await benchFeatureExtraction({ batches: 4, threads: 2, batch: 32 });
-  console.log(`features: pipeline ${r.imagesPerSecond.toFixed(2)} images/s, bare onnxruntime ${r.bareOnnxImagesPerSecond.toFixed(2)} images/s, ratio ${r.ratio.toFixed(3)}${r.disturbed ? ' (machine was busy)' : ''}`);
-  await writeResult(out, { date: new Date().toISOString(), ...r });
+  mkdirSync(dirname(out), { recursive: true });
+  await writeJsonAtomic(out, { date: new Date().toISOString(), ...r });
+  opts.log(`features: pipeline ${r.imagesPerSecond.toFixed(2)} images/s, bare onnxruntime ${r.bareOnnxImagesPerSecond.toFixed(2)} images/s, ratio ${r.ratio.toFixed(3)}${r.disturbed ? ' (machine was busy)' : ''}`);
+  opts.log(`wrote ${out}`);
+  return out;
 }
 
-async function benchScaling(args: string[]): Promise<void> {
-  const steps = flag(args, '--grid-steps', 10);
-  console.log('step cost against classes, samples and feature width, each with its PyTorch twin (a few minutes)...');
-  const rows = measureScaling(steps, !args.includes('--no-torch'));
+async function benchScaling(opts: BenchOptions): Promise<string> {
+  const out = join(opts.out, 'scaling.json');
+  const steps = Math.min(opts.steps, 10);
+  opts.log('step cost against classes, samples and feature width, each with its PyTorch twin (a few minutes)...');
+  const rows = measureScaling(steps, opts.withTorch);
   for (const r of rows) {
-    console.log(`C=${r.classes} T=${r.samples} D=${r.dim}: ${r.ms.toFixed(1)} ms, PyTorch ${r.torchMs?.toFixed(1) ?? 'n/a'} ms, ratio ${r.ratioToTorch?.toFixed(2) ?? 'n/a'} (CPU ratio ${r.cpuRatioToTorch?.toFixed(2) ?? 'n/a'})`);
+    opts.log(`C=${r.classes} T=${r.samples} D=${r.dim}: ${r.ms.toFixed(1)} ms, PyTorch ${r.torchMs?.toFixed(1) ?? 'n/a'} ms, ratio ${r.ratioToTorch?.toFixed(2) ?? 'n/a'} (CPU ratio ${r.cpuRatioToTorch?.toFixed(2) ?? 'n/a'})`);
   }
-  await writeResult(join(resultsDir(), 'scaling.json'), { date: new Date().toISOString(), batch: 32, steps, torchMallocTunables: true, rows });
+  mkdirSync(dirname(out), { recursive: true });
+  await writeJsonAtomic(out, { date: new Date().toISOString(), batch: 32, steps, torchMallocTunables: true, rows });
+  opts.log(`wrote ${out}`);
+  return out;
 }
 
-async function benchProtocol(args: string[]): Promise<void> {
-  const i = args.indexOf('--methods');
-  const known: readonly string[] = METHOD_NAMES;
-  const chosen = i >= 0 ? (args[i + 1] ?? '').split(',') : [...known];
-  const unknown = chosen.filter((m) => !known.includes(m));
-  if (unknown.length > 0) throw new Error(`--methods: unknown ${unknown.join(', ')}; known: ${known.join(', ')}`);
-  // Written after every method, merged into the file's earlier figures: `--methods x` refreshes
-  // one method's row, and a long run interrupted midway keeps what it measured.
-  const out = join(resultsDir(), 'protocol.json');
-  const earlier = existsSync(out) ? (JSON.parse(readFileSync(out, 'utf8')) as { methods?: Record<string, unknown> }).methods ?? {} : {};
-  const methods: Record<string, unknown> = { ...earlier };
-  for (const method of chosen) {
-    console.log(`full CIFAR-100-sized protocol with ${method} on synthetic features (CLAP: about 5 minutes)...`);
+async function benchProtocol(opts: BenchOptions, methods: readonly string[]): Promise<string> {
+  const out = join(opts.out, 'protocol.json');
+  const runs: ProtocolMeasurement[] = [];
+  for (const method of methods) {
+    opts.log(`full CIFAR-100-sized protocol with ${method} on synthetic features...`);
     // Novelty detection is this project's addition: off, so the workload is the reference's.
-    const m = measureProtocol(method, ['--novelty=false']);
-    methods[method] = { date: new Date().toISOString(), ...m };
-    console.log(`protocol ${method}: ${m.wallSeconds.toFixed(0)} s wall (${m.ratioToReference.toFixed(2)} of the reference CLAP loop's ${REFERENCE_PYTORCH_SECONDS} s), CPU ${m.cpuSeconds.toFixed(0)} s, tasks ${m.secondsPerTask.map((t) => t.toFixed(0)).join('/')} s, peak RSS ${m.peakRssMB.toFixed(0)} MB, average ${(100 * m.averageAccuracy).toFixed(2)} / last ${(100 * m.lastAccuracy).toFixed(2)} (synthetic)`);
-    await writeResult(out, { synthetic: true, referencePyTorchSeconds: REFERENCE_PYTORCH_SECONDS, methods });
+    const m = await measureProtocol(method, ['--no-novelty']);
+    runs.push(m);
+    const ref = m.referencePyTorchSeconds === null ? '' : ` (reference PyTorch ${m.referencePyTorchSeconds} s)`;
+    opts.log(`protocol ${method}: ${m.wallSeconds.toFixed(0)} s wall${ref}, CPU ${m.cpuSeconds.toFixed(0)} s, tasks ${m.secondsPerTask.map((t) => t.toFixed(0)).join('/')} s, peak RSS ${m.peakRssMB.toFixed(0)} MB, average ${(100 * m.averageAccuracy).toFixed(2)} / last ${(100 * m.lastAccuracy).toFixed(2)} (synthetic)`);
+    // Written after every method: a long bench stopped part-way keeps what it measured.
+    mkdirSync(dirname(out), { recursive: true });
+    await writeJsonAtomic(out, { date: new Date().toISOString(), synthetic: true, methods: runs });
   }
+  opts.log(`wrote ${out}`);
+  return out;
 }
 
 /** Median wall and CPU ms of the step in a child process whose environment lacks the malloc settings. */
 function stepWithoutMallocTunables(steps: number, warmup: number, stepMs: number): { medianMs: number; cpuMedianMs: number; ratioToWithSettings: number } | { unavailable: string } {
   const dir = mkdtempSync(join(tmpdir(), 'clap4clip-bench-'));
-  const out = join(dir, 'engine.json');
   const env = { ...process.env };
   for (const k of Object.keys(MALLOC_TUNABLES)) delete env[k];
-  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--only', 'engine', '--no-torch', '--steps', String(steps), '--warmup', String(warmup), '--out', out], { encoding: 'utf8', env });
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--only', 'engine', '--no-torch', '--quiet', '--steps', String(steps), '--warmup', String(warmup), '--out', dir], { encoding: 'utf8', env });
   try {
     if (child.status !== 0) return { unavailable: `child failed: ${child.stderr.slice(-500)}` };
-    const r = JSON.parse(readFileSync(out, 'utf8')) as { clapStep: { medianMs: number; cpuMedianMs: number } };
+    const r = JSON.parse(readFileSync(join(dir, 'engine.json'), 'utf8')) as { clapStep: { medianMs: number; cpuMedianMs: number } };
     const { medianMs, cpuMedianMs } = r.clapStep;
     return { medianMs, cpuMedianMs, ratioToWithSettings: medianMs / stepMs };
   } finally {
@@ -126,11 +137,9 @@ function stepWithoutMallocTunables(steps: number, warmup: number, stepMs: number
   }
 }
 
-async function benchEngine(args: string[]): Promise<void> {
-  const steps = flag(args, '--steps', 30), warmup = flag(args, '--warmup', 5);
-  const outIndex = args.indexOf('--out');
-  const out = outIndex >= 0 ? args[outIndex + 1]! : join(resultsDir(), 'engine.json');
-  const withTorch = !args.includes('--no-torch');
+async function benchEngine(opts: BenchOptions): Promise<string> {
+  const { steps, warmup, withTorch } = opts;
+  const out = join(opts.out, 'engine.json');
   const shape = { classes: 100, batch: 32, samples: 20, dim: 512 };
 
   const skipped: TorchResult = { unavailable: 'skipped (--no-torch)' };
@@ -182,14 +191,18 @@ async function benchEngine(args: string[]): Promise<void> {
       '32x512x2000': gemmThroughput(32, 512, 2000),
     },
   };
+  mkdirSync(dirname(out), { recursive: true });
+  await writeJsonAtomic(out, result);
   const ratio = result.ratioToTorch === null ? 'n/a' : result.ratioToTorch.toFixed(2);
-  console.log(`CLAP step: ${stepMs.toFixed(1)} ms median (${Object.entries(phaseMedians).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')})`);
-  console.log(`PyTorch 1 thread: ${torchMs === null ? JSON.stringify(torchBefore) : `${torchMs.toFixed(1)} ms`}; ratio ${ratio}`);
-  if (torchTunedMs !== null) console.log(`PyTorch 1 thread with the same malloc settings: ${torchTunedMs.toFixed(1)} ms; ratio ${(stepMs / torchTunedMs).toFixed(2)} (CPU time: ${cpuMs.toFixed(1)} / ${torchTunedCpuMs!.toFixed(1)} ms, ratio ${(cpuMs / torchTunedCpuMs!).toFixed(2)})`);
-  await writeResult(out, result);
+  opts.log(`CLAP step: ${stepMs.toFixed(1)} ms median (${Object.entries(phaseMedians).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')})`);
+  opts.log(`PyTorch 1 thread: ${torchMs === null ? JSON.stringify(torchBefore) : `${torchMs.toFixed(1)} ms`}; ratio ${ratio}`);
+  if (torchTunedMs !== null) opts.log(`PyTorch 1 thread with the same malloc settings: ${torchTunedMs.toFixed(1)} ms; ratio ${(stepMs / torchTunedMs).toFixed(2)} (CPU time: ${cpuMs.toFixed(1)} / ${torchTunedCpuMs!.toFixed(1)} ms, ratio ${(cpuMs / torchTunedCpuMs!).toFixed(2)})`);
+  opts.log(`wrote ${out}`);
+  return out;
 }
 
 // `node dist/bench/main.js` runs the benchmark directly (`npm run bench`).
 if (import.meta.url === `file://${process.argv[1]}`) {
-  runBench(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: unknown) => { console.error(e); process.exitCode = 1; });
+  const { main } = await import('../src/cli/main.js');
+  process.exitCode = await main(['bench', ...process.argv.slice(2)]);
 }

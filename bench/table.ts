@@ -1,13 +1,13 @@
 /**
- * Prints bench/results/*.json as the README's performance table (markdown), so the README quotes
- * the figures of one benchmark run: `node dist/bench/table.js`.
+ * Prints the benchmark's JSON files as the README's performance tables (markdown), so the README
+ * quotes the figures of a benchmark run: `node dist/bench/table.js [DIR]` (DIR: bench's --out,
+ * ./bench-results by default).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { repoRoot } from '../src/util/paths.js';
+import { join, resolve } from 'node:path';
 
-function load<T>(name: string): T | null {
-  const path = join(repoRoot(), 'bench', 'results', name);
+function load<T>(dir: string, name: string): T | null {
+  const path = join(dir, name);
   return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as T) : null;
 }
 
@@ -15,11 +15,12 @@ const fmt = (x: number | null | undefined, digits = 1) => (x === null || x === u
 
 interface Engine { clapStep: { medianMs: number; cpuMedianMs: number }; withoutMallocTunables?: { medianMs: number; cpuMedianMs: number } | null; torch: { medianMs: number | null }; torchWithMallocTunables: { medianMs: number | null }; ratioToTorch: number | null; ratioToTorchWithMallocTunables: number | null; cpuRatioToTorchWithMallocTunables: number | null }
 interface Scaling { rows: { classes: number; samples: number; dim: number; gflop: number; ms: number; torchMs: number | null; ratioToTorch: number | null; cpuMs: number; torchCpuMs: number | null; cpuRatioToTorch: number | null }[] }
-interface Protocol { referencePyTorchSeconds: number; methods: Record<string, { wallSeconds: number; cpuSeconds?: number; ratioToReference: number; secondsPerTask: number[]; peakRssMB: number }> }
+interface ProtocolRow { method: string; wallSeconds: number; cpuSeconds?: number; ratioToReference?: number | null; secondsPerTask: number[]; peakRssMB: number }
+interface Protocol { methods: ProtocolRow[] }
 
-export function performanceTables(): string {
+export function performanceTables(dir = resolve('bench-results')): string {
   const out: string[] = [];
-  const engine = load<Engine>('engine.json');
+  const engine = load<Engine>(dir, 'engine.json');
   if (engine) {
     out.push('| CLAP step (C = 100, B = 32, T = 20, D = 512) | ms | ratio (wall) | ratio (CPU time) |', '| --- | --- | --- | --- |');
     out.push(`| clap4clip (launcher's malloc settings; CPU ${fmt(engine.clapStep.cpuMedianMs)} ms) | ${fmt(engine.clapStep.medianMs)} | | |`);
@@ -28,7 +29,7 @@ export function performanceTables(): string {
     out.push(`| PyTorch 1.13, malloc settings of the launcher | ${fmt(engine.torchWithMallocTunables.medianMs)} | ${fmt(engine.ratioToTorchWithMallocTunables, 2)} | ${fmt(engine.cpuRatioToTorchWithMallocTunables, 2)} |`);
     out.push(`| PyTorch 1.13 as shipped | ${fmt(engine.torch.medianMs)} | ${fmt(engine.ratioToTorch, 2)} | |`, '');
   }
-  const scaling = load<Scaling>('scaling.json');
+  const scaling = load<Scaling>(dir, 'scaling.json');
   if (scaling) {
     out.push('| C | T | D | GFLOP | clap4clip ms (CPU ms) | PyTorch ms (CPU ms) | ratio (wall) | ratio (CPU time) |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const r of scaling.rows) {
@@ -36,14 +37,14 @@ export function performanceTables(): string {
     }
     out.push('');
   }
-  const protocol = load<Protocol>('protocol.json');
+  const protocol = load<Protocol>(dir, 'protocol.json');
   if (protocol) {
-    out.push(`| full protocol (synthetic) | wall s | of ${protocol.referencePyTorchSeconds} s | CPU s | s per task | peak MB |`, '| --- | --- | --- | --- | --- | --- |');
-    for (const [name, m] of Object.entries(protocol.methods)) {
-      out.push(`| ${name} | ${fmt(m.wallSeconds, 0)} | ${fmt(m.ratioToReference, 2)} | ${fmt(m.cpuSeconds, 0)} | ${m.secondsPerTask.map((s) => fmt(s, 0)).join(' / ')} | ${fmt(m.peakRssMB, 0)} |`);
+    out.push('| full protocol (synthetic) | wall s | of the reference\'s 907 s (clap) | CPU s | s per task | peak MB |', '| --- | --- | --- | --- | --- | --- |');
+    for (const m of protocol.methods) {
+      out.push(`| ${m.method} | ${fmt(m.wallSeconds, 0)} | ${fmt(m.ratioToReference, 2)} | ${fmt(m.cpuSeconds, 0)} | ${m.secondsPerTask.map((s) => fmt(s, 0)).join(' / ')} | ${fmt(m.peakRssMB, 0)} |`);
     }
   }
   return out.join('\n');
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) console.log(performanceTables());
+if (import.meta.url === `file://${process.argv[1]}`) console.log(performanceTables(process.argv[2] === undefined ? undefined : resolve(process.argv[2])));

@@ -53,7 +53,7 @@ export type { LoopOptions, LoopResult, StepRecord } from './run/loop.js';
 /** `resolveRunConfig(partial)`: the validated run config over the reference defaults; the synthetic presets. */
 export { DEFAULT_RUN_CONFIG, resolveRunConfig, SYNTHETIC_PRESETS } from './run/config.js';
 export type { RunConfig } from './run/config.js';
-/** `createMethod(name, setup)`: methods by name (the registry: clap, clap-deterministic, zeroshot, clip-adapter). */
+/** `createMethod(name, setup)`: methods by name (the registry: clap, clap-deterministic, zeroshot, clip-adapter, simplecil, ranpac, ...). */
 export { createMethod, METHOD_NAMES, type MethodName } from './methods/registry.js';
 export type { Method, MethodSetup, MethodState, MethodTraits, Prediction as MethodPrediction, SgdSchedule, TaskClasses, TaskData, TaskInfo } from './methods/method.js';
 

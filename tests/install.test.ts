@@ -151,6 +151,9 @@ test('the packed tarball installs offline into a new application: quickstart, ty
     const bench = await run(cli, ['bench'], app, userEnv());
     assert.equal(bench.code, 1);
     assert.match(bench.stderr, /^clap4clip: bench runs in a clone of the clap4clip repository/);
+    const benchHelp = await run(cli, ['bench', '--help'], app, userEnv());
+    assert.equal(benchHelp.code, 0, 'bench --help works without the benchmarks');
+    assert.match(benchHelp.stdout, /^Usage: clap4clip bench \[options\]\n[\s\S]*installed package does not include them/);
 
     // 5. onnxruntime-node's install script: the .npmrc line the README documents also skips the
     //    download; without either setting it tries to download (the failure the setting prevents).

@@ -28,7 +28,7 @@ import { perClassQuota } from '../memory/memory.js';
 import { getSelector, type SelectorName } from '../memory/selectors.js';
 import { getMethodEntry } from '../methods/registry.js';
 import { DEFAULT_RUN_CONFIG } from '../run/config.js';
-import { Clap4ClipError } from '../util/errors.js';
+import { Clap4ClipError, shown } from '../util/errors.js';
 import { emptyState, newMethod, type ClassifierSettings, type ModelState } from './core.js';
 import { inputFeatures } from './inputs.js';
 import { learnTask, prepareTask } from './learn.js';
@@ -46,7 +46,7 @@ function checkKeys(o: object, known: readonly string[], what: string): void {
 }
 
 function positiveInt(v: unknown, name: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Clap4ClipError(`createClassifier: "${name}" must be an integer >= 1, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Clap4ClipError(`createClassifier: "${name}" must be an integer >= 1, got ${shown(v)}`);
   return v;
 }
 
@@ -68,7 +68,7 @@ function resolveSettings(o: ClassifierOptions, encoder: ClipEncoder | null): Cla
   const dim = o.dim === undefined ? encoder!.info.dim : positiveInt(o.dim, 'dim');
   if (encoder !== null && dim !== encoder.info.dim) throw new Clap4ClipError(`${what}: "dim" is ${dim} but the encoder's embeddings have D = ${encoder.info.dim}`);
   const logitScale = o.logitScale ?? encoder?.info.logitScale ?? 100;
-  if (typeof logitScale !== 'number' || !Number.isFinite(logitScale) || logitScale <= 0) throw new Clap4ClipError(`${what}: "logitScale" must be a number > 0, got ${JSON.stringify(logitScale)}`);
+  if (typeof logitScale !== 'number' || !Number.isFinite(logitScale) || logitScale <= 0) throw new Clap4ClipError(`${what}: "logitScale" must be a number > 0, got ${shown(logitScale)}`);
   const templates = o.templates ?? IMAGENET_TEMPLATES;
   if (!Array.isArray(templates) || templates.length === 0 || !templates.every((t) => typeof t === 'string' && t.includes('{}'))) {
     throw new Clap4ClipError(`${what}: "templates" must be a non-empty array of strings containing "{}" (where the class name goes)`);
@@ -89,7 +89,7 @@ function resolveSettings(o: ClassifierOptions, encoder: ClipEncoder | null): Cla
   const selector = o.selector ?? DEFAULT_RUN_CONFIG.selector;
   getSelector(selector);
   const seed = o.seed ?? 0;
-  if (!Number.isSafeInteger(seed)) throw new Clap4ClipError(`${what}: "seed" must be a safe integer, got ${JSON.stringify(seed)}`);
+  if (!Number.isSafeInteger(seed)) throw new Clap4ClipError(`${what}: "seed" must be a safe integer, got ${shown(seed)}`);
   return {
     method,
     methodOptions: structuredClone(methodOptions),
@@ -159,7 +159,7 @@ class Classifier implements IncrementalClassifier {
       if (options === null || typeof options !== 'object') throw new Clap4ClipError('predict: options must be an object');
       checkKeys(options, ['topK'], 'predict');
       const topK = options.topK ?? 5;
-      if (!Number.isInteger(topK) || topK < 1) throw new Clap4ClipError(`predict: "topK" must be an integer >= 1, got ${JSON.stringify(topK)}`);
+      if (!Number.isInteger(topK) || topK < 1) throw new Clap4ClipError(`predict: "topK" must be an integer >= 1, got ${shown(topK)}`);
       const { features, n } = await inputFeatures(inputs, this.settings.dim, this.encoder, 'predict');
       return predictFeatures(this.state, features, n, topK);
     });

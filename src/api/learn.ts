@@ -12,7 +12,7 @@ import { getSelector } from '../memory/selectors.js';
 import type { TaskInfo } from '../methods/method.js';
 import type { ClipEncoder } from '../encoders/types.js';
 import { importClipModule } from '../encoders/clipModule.js';
-import { gatherFeatures } from '../run/evaluate.js';
+import { gatherFeatures } from '../data/gatherFeatures.js';
 import type { ProgressFactory } from '../run/progress.js';
 import { cloneStreams } from '../cl/streams.js';
 import { runTaskStep } from '../cl/taskStep.js';

@@ -25,10 +25,11 @@ import { STREAM_NAMES, streamStates, streamsFromStates, type StreamStates } from
 import { perClassQuota, type MemoryBudget } from '../memory/memory.js';
 import { getSelector, type SelectorName } from '../memory/selectors.js';
 import type { TaskInfo } from '../methods/method.js';
+import { METHOD_NAMES } from '../methods/registry.js';
 import { PARAMS_FILE, STATE_FILE } from '../run/checkpoint.js';
 import { readCommittedDir, writeCommittedDir, type CommittedDirLayout } from '../util/committedDir.js';
 import { withDirLock } from '../util/dirLock.js';
-import { DataError } from '../util/errors.js';
+import { DataError, shown } from '../util/errors.js';
 import { methodFromState, type ClassifierSettings, type ModelState, type TensorSource } from './core.js';
 import type { NoveltyCalibration } from './types.js';
 
@@ -114,8 +115,8 @@ function parseJson(bytes: Buffer, file: string): unknown {
 type Fail = (problem: string) => never;
 const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const intIn = (v: unknown, at: string, fail: Fail, min = 0): number =>
-  typeof v === 'number' && Number.isSafeInteger(v) && v >= min ? v : fail(`${at} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
-const finite = (v: unknown, at: string, fail: Fail): number => (typeof v === 'number' && Number.isFinite(v) ? v : fail(`${at} must be a finite number, got ${JSON.stringify(v)}`));
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= min ? v : fail(`${at} must be an integer >= ${min}, got ${shown(v)}`);
+const finite = (v: unknown, at: string, fail: Fail): number => (typeof v === 'number' && Number.isFinite(v) ? v : fail(`${at} must be a finite number, got ${shown(v)}`));
 const strings = (v: unknown, at: string, fail: Fail): string[] =>
   Array.isArray(v) && v.every((s) => typeof s === 'string') ? [...v] : fail(`${at} must be an array of strings`);
 const rng = (v: unknown, at: string, fail: Fail): RngState => {
@@ -136,6 +137,7 @@ export function parseStateFile(raw: unknown, file: string): ClassifierStateFile 
   if (raw['version'] !== CLASSIFIER_VERSION) fail(`unsupported version ${JSON.stringify(raw['version'])} (this clap4clip reads version ${CLASSIFIER_VERSION})`);
   const s = isObj(raw['settings']) ? raw['settings'] : fail('"settings" must be an object');
   if (typeof s['method'] !== 'string') fail('settings.method must be a string');
+  if (!(METHOD_NAMES as readonly string[]).includes(s['method'] as string)) fail(`settings.method ${shown(s['method'])} is not a method of this clap4clip (one of [${METHOD_NAMES.join(', ')}])`);
   if (!isObj(s['methodOptions'])) fail('settings.methodOptions must be an object');
   const mem = isObj(s['memory']) ? s['memory'] : fail('settings.memory must be an object');
   const budget = { kind: mem['kind'], size: mem['size'] } as MemoryBudget;

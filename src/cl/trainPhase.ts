@@ -8,7 +8,7 @@ import type { Rng } from '../engine/random.js';
 import type { FeaturesSplit } from '../data/types.js';
 import type { Batch, Method, Phase, SgdSchedule } from '../methods/method.js';
 import { Clap4ClipError } from '../util/errors.js';
-import { gatherFeatures } from '../run/evaluate.js';
+import { gatherFeatures } from '../data/gatherFeatures.js';
 import type { ProgressFactory } from '../run/progress.js';
 
 /** Learning rate of iteration k of S: warm-up + cosine, or cosine alone (spec section 5). */

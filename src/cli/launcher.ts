@@ -34,5 +34,6 @@ if (needsReexec) {
     } else process.exit(code ?? 1);
   });
 } else {
-  await import('./main.js');
+  const { main } = await import('./main.js');
+  process.exitCode = await main(process.argv.slice(2));
 }

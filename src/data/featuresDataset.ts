@@ -267,7 +267,8 @@ function loadSplit(content: SafetensorsContent, file: string, m: FeaturesManifes
   return { features: features.data as Float32Array, labels: labels.data as Int32Array, n, views, dim };
 }
 
-async function readManifestFile(file: string): Promise<FeaturesManifest> {
+/** The manifest of a features dataset, read and checked (errors name the file). */
+export async function readManifestFile(file: string): Promise<FeaturesManifest> {
   const text = await readInputText(file, 'features dataset manifest');
   let raw: unknown;
   try {

@@ -7,7 +7,7 @@
  */
 import { numpyLegacyShuffledArange, type Rng } from '../engine/random.js';
 import type { TaskInfo } from '../methods/method.js';
-import { Clap4ClipError } from '../util/errors.js';
+import { Clap4ClipError, ConfigError } from '../util/errors.js';
 
 /**
  * `reference`: numpy legacy `RandomState(1993 + run).shuffle(arange(C))`, as the reference code;
@@ -45,8 +45,9 @@ export interface Scenario {
   testIndices: Int32Array[];
 }
 
-function scenarioError(problem: string): Clap4ClipError {
-  return new Clap4ClipError(`scenario: ${problem}`);
+/** `key`: the setting at fault (`classOrder`, `increment`, `baseClasses`, `shots`), when one is. */
+function scenarioError(problem: string, key?: string): Clap4ClipError {
+  return key === undefined ? new Clap4ClipError(`scenario: ${problem}`) : new ConfigError(key, `scenario: ${problem}`);
 }
 
 /** The class order of `spec` for C classes and run `run` (reference: seed 1993 + run). */
@@ -56,16 +57,16 @@ export function resolveClassOrder(spec: ClassOrderSpec, numClasses: number, run:
     if (!Number.isInteger(run) || run < 0) throw scenarioError(`the reference class order needs a run (seed) >= 0, got ${run}`);
     return numpyLegacyShuffledArange(1993 + run, numClasses);
   }
-  if (!Array.isArray(spec)) throw scenarioError(`class order must be "reference", "identity" or a list of labels`);
+  if (!Array.isArray(spec)) throw scenarioError(`class order must be "reference", "identity" or a list of labels`, 'classOrder');
   if (spec.length !== numClasses) {
-    throw scenarioError(`the class order lists ${spec.length} labels but the dataset has ${numClasses} classes`);
+    throw scenarioError(`the class order lists ${spec.length} labels but the dataset has ${numClasses} classes`, 'classOrder');
   }
   const seen = new Uint8Array(numClasses);
   spec.forEach((c, k) => {
     if (!Number.isInteger(c) || c < 0 || c >= numClasses) {
-      throw scenarioError(`class order entry ${k} is ${String(c)}, not a label in [0, ${numClasses})`);
+      throw scenarioError(`class order entry ${k} is ${String(c)}, not a label in [0, ${numClasses})`, 'classOrder');
     }
-    if (seen[c]) throw scenarioError(`class order lists label ${c} twice (it must be a permutation)`);
+    if (seen[c]) throw scenarioError(`class order lists label ${c} twice (it must be a permutation)`, 'classOrder');
     seen[c] = 1;
   });
   return [...spec];
@@ -82,14 +83,15 @@ export function inverseOrder(order: readonly number[]): Int32Array {
 export function splitTasks(numClasses: number, split: SplitSpec): TaskInfo[] {
   const { increment } = split;
   const base = split.base ?? increment;
-  if (!Number.isInteger(increment) || increment < 1) throw scenarioError(`increment must be a positive integer, got ${increment}`);
+  if (!Number.isInteger(increment) || increment < 1) throw scenarioError(`increment must be a positive integer, got ${increment}`, 'increment');
   if (!Number.isInteger(base) || base < 1 || base > numClasses) {
-    throw scenarioError(`base task size must be an integer in [1, ${numClasses}], got ${base}`);
+    throw scenarioError(`base task size must be an integer in [1, ${numClasses}], got ${base}`, 'baseClasses');
   }
   if ((numClasses - base) % increment !== 0) {
     throw scenarioError(
       `${numClasses} classes do not split into a base task of ${base} plus tasks of ${increment} ` +
         `(${numClasses - base} classes left over is not a multiple of ${increment})`,
+      'increment',
     );
   }
   const tasks: TaskInfo[] = [{ index: 0, classStart: 0, classEnd: base }];
@@ -134,7 +136,7 @@ function drawShots(indices: number[], labels: Int32Array, task: TaskInfo, shots:
   for (let c = task.classStart; c < task.classEnd; c++) {
     const ofClass = indices.filter((i) => labels[i] === c);
     if (ofClass.length < shots) {
-      throw scenarioError(`few-shot: class ${c} (${describe(c)}, task ${task.index}) has ${ofClass.length} training samples, fewer than ${shots} shots`);
+      throw scenarioError(`few-shot: class ${c} (${describe(c)}, task ${task.index}) has ${ofClass.length} training samples, fewer than ${shots} shots`, 'shots');
     }
     for (const j of rng.choice(ofClass.length, shots)) kept.push(ofClass[j]!);
   }
@@ -180,7 +182,7 @@ export function buildScenario(
     }
   }
   const shots = opts.split.shots ?? null;
-  if (shots !== null && (!Number.isInteger(shots) || shots < 1)) throw scenarioError(`shots must be a positive integer or null, got ${shots}`);
+  if (shots !== null && (!Number.isInteger(shots) || shots < 1)) throw scenarioError(`shots must be a positive integer or null, got ${shots}`, 'shots');
   const trainGroups = groupByTask(trainLabels, tasks);
   const trainIndices = tasks.map((t) =>
     Int32Array.from(shots !== null && t.index > 0 ? drawShots(trainGroups[t.index]!, trainLabels, t, shots, opts.rng, (c) => nameOf(classOrder[c]!, opts.classNames)) : trainGroups[t.index]!),

@@ -189,7 +189,7 @@ describe('forward input validation names the file and the tensor', () => {
   it('the command rejects missing options and unknown modes', async () => {
     await assert.rejects(forwardCommand.run(['--checkpoint', 'a', '--inputs', 'b'], quiet), /--mode, --out are required/);
     await assert.rejects(forwardCommand.run(['--checkpoint', 'a', '--inputs', 'b', '--out', 'c', '--mode', 'eval'], quiet), /--mode must be one of \[train, finetune, test\], got "eval"/);
-    await assert.rejects(forwardCommand.run(['--checkpoint', 'a', '--inputs', 'b', '--out', 'c', '--mode', 'test', '--seed', '1'], quiet), /unknown option "--seed"/);
+    await assert.rejects(forwardCommand.run(['--checkpoint', 'a', '--inputs', 'b', '--out', 'c', '--mode', 'test', '--seed', '1'], quiet), /forward: unknown option --seed; see clap4clip forward --help/);
     await assert.rejects(forwardCommand.run(['--checkpoint', join(FIXTURES, 'nope.safetensors'), '--inputs', 'b', '--out', 'c', '--mode', 'test'], quiet), /nope\.safetensors: safetensors file not found/);
   });
 });

@@ -15,7 +15,7 @@ import { add, crossEntropy, l2Normalize, matmul, mulScalar, relu } from '../engi
 import { SGD } from '../engine/optim.js';
 import { Rng } from '../engine/random.js';
 import { noGrad, Tensor } from '../engine/tensor.js';
-import { Clap4ClipError, DataError } from '../util/errors.js';
+import { Clap4ClipError, DataError, shown } from '../util/errors.js';
 import type { Batch, Method, MethodSetup, MethodState, MethodTraits, Prediction, StepAt, StepResult, TaskClasses, TaskInfo, TensorSource } from './method.js';
 import { copiedTensors, loadTensorsInto } from './state.js';
 import { SeenClassText } from './zeroShot.js';
@@ -46,7 +46,7 @@ export function clipAdapterOptions(given: Record<string, unknown>): ClipAdapterO
   const known = Object.keys(CLIP_ADAPTER_DEFAULTS);
   for (const [k, v] of Object.entries(given)) {
     if (!known.includes(k)) throw new Clap4ClipError(`clip-adapter: unknown option "${k}": must be one of [${known.join(', ')}]`);
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Clap4ClipError(`clip-adapter: option "${k}" must be a number >= 0, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Clap4ClipError(`clip-adapter: option "${k}" must be a number >= 0, got ${shown(v)}`);
   }
   return { ...CLIP_ADAPTER_DEFAULTS, ...(given as Partial<ClipAdapterOptions>) };
 }
@@ -134,7 +134,7 @@ export class ClipAdapterMethod implements Method {
 
   loadState(state: { tensors: TensorSource; meta: Record<string, unknown> }, source: string): void {
     const classes = state.meta['classes'];
-    if (!Number.isInteger(classes) || (classes as number) < 0) throw new DataError(source, `clip-adapter state: "classes" must be an integer >= 0, got ${JSON.stringify(classes)}`);
+    if (!Number.isInteger(classes) || (classes as number) < 0) throw new DataError(source, `clip-adapter state: "classes" must be an integer >= 0, got ${shown(classes)}`);
     this.text.load(state.tensors, classes as number, source);
     const params = new Map([...state.tensors].filter(([name]) => name !== 'text'));
     // Built from a scratch generator: its draws are overwritten by the saved weights at once.

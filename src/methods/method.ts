@@ -120,6 +120,8 @@ export type TensorSource = ReadonlyMap<string, { shape: readonly number[]; data:
 export interface Method {
   readonly name: string;
   readonly traits: MethodTraits;
+  /** What a reader of its results must know (e.g. a logit scale that leaves the softmax near uniform); written to results.json. */
+  readonly notes?: readonly string[];
   /** Task `task` starts with these new classes (expand heads, language-aware init, ...). */
   beginTask(task: TaskInfo, classes: TaskClasses, rng: Rng): void;
   /**

@@ -23,7 +23,7 @@ function clapInput(setup: MethodSetup): ClapConfigInput {
 
 const table = {
   clap: {
-    description: 'CLAP4CLIP: VGA + per-task variational encoders, CE + KL + LASP (spec 2-5)',
+    description: 'CLAP4CLIP: probabilistic finetuning (visual-guided attention and one variational encoder per task)',
     source: 'Jha, Gong, Yao, NeurIPS 2024; github.com/srvCodes/clap4clip',
     // Imported on use: the VGA and encoders load only when a CLAP method is run.
     create: async (setup: MethodSetup) => (await import('./clap/clap.js')).createClap(setup, clapInput(setup)),
@@ -34,14 +34,24 @@ const table = {
     create: async (setup: MethodSetup) => (await import('./clapDeterministic.js')).createClapDeterministic(setup, clapInput(setup)),
   },
   zeroshot: {
-    description: 'Continual-CLIP zero-shot: 100 f t^T, nothing trained',
+    description: 'Continual-CLIP: CLIP zero-shot (scaled image-text cosine similarity), nothing trained',
     source: 'Thengane et al. 2022, "CLIP model is an efficient continual learner"',
     create: async (setup: MethodSetup) => createZeroShot(setup),
   },
   'clip-adapter': {
-    description: 'CLIP-Adapter: residual bottleneck MLP on image features, CE, fresh adapter per task',
+    description: 'CLIP-Adapter: a residual bottleneck MLP on image features, a fresh adapter per task',
     source: 'Gao et al. 2021, "CLIP-Adapter"; as run in the CLAP4CLIP reference code',
     create: async (setup: MethodSetup) => createClipAdapter(setup),
+  },
+  simplecil: {
+    description: 'SimpleCIL: cosine prototype classifier, class means of the image features, nothing trained',
+    source: 'Zhou et al. 2023, "Revisiting class-incremental learning with pre-trained models"; github.com/zhoudw-zdw/RevisitingCIL, LAMDA-CL/C3Box',
+    create: async (setup: MethodSetup) => (await import('./simplecil.js')).createSimpleCil(setup),
+  },
+  ranpac: {
+    description: 'RanPAC (no Phase 1): ReLU random projection (M = 10000), ridge readout on accumulated Gram statistics',
+    source: 'McDonnell et al., NeurIPS 2023, "RanPAC"; github.com/RanPAC/RanPAC',
+    create: async (setup: MethodSetup) => (await import('./ranpac/ranpac.js')).createRanPac(setup),
   },
   'cca-cl': {
     description: 'CCA-CL without finetuning: closed-form CCA of random Fourier features of image and text features, exemplar-free',

@@ -50,6 +50,8 @@ const METRICS: Metric[] = [
   { label: 'Forgetting (pts)', get: (r) => r.forgetting, format: pct },
   { label: 'ECE test set', get: (r) => r.ece.dataset.at(-1)!, format: (x) => x.toFixed(4) },
   { label: 'ECE batch mean', get: (r) => r.ece.perBatchMean.at(-1)!, format: (x) => x.toFixed(4) },
+  // Exemplars after the last task; 0 for an exemplar-free method (SimpleCIL, RanPAC, zero-shot).
+  { label: 'Memory (exemplars)', get: (r) => r.memorySizes.at(-1) ?? null, format: (x) => x.toFixed(0) },
   { label: 'Time (s)', get: (r) => r.timing.reduce((a, b) => a + b, 0), format: (x) => x.toFixed(1) },
 ];
 
@@ -81,7 +83,8 @@ function summaryTable(groups: readonly RunGroup[]): string {
   const rows = groups.map((g) => {
     const seeds = g.runs.map((r) => (r.results.seed === null ? '?' : String(r.results.seed))).join(', ');
     const differ = differingConfigKeys(g);
-    const note = differ.length > 0 ? `<div class="warn">configs differ in: ${escapeHtml(differ.join(', '))}</div>` : '';
+    const notes = [...new Set(g.runs.flatMap((r) => r.results.notes))].map((n) => `<div class="note">${escapeHtml(n)}</div>`).join('');
+    const note = (differ.length > 0 ? `<div class="warn">configs differ in: ${escapeHtml(differ.join(', '))}</div>` : '') + notes;
     const cells = METRICS.map((m) => td(formatMeanStd(g.runs.map((r) => m.get(r.results)), m.format), 'num'));
     return `<tr><td><strong>${escapeHtml(g.method)}</strong>${note}</td>${td(g.data)}${td(String(g.runs.length), 'num')}${td(seeds)}${cells.join('')}</tr>`;
   });

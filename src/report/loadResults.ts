@@ -78,6 +78,10 @@ export interface ReportResults {
   evalBatching: string | null;
   /** Entries of the repeated-runs summary, empty when the file has none. */
   repeatedRuns: RepeatedRunsEntry[];
+  /** Exemplars kept after each step (`steps[].memorySize`; empty when the file has no steps). */
+  memorySizes: number[];
+  /** The method's notes on reading its results (empty when it has none). */
+  notes: string[];
 }
 
 export interface LoadedRun {
@@ -235,6 +239,8 @@ export function validateResults(value: unknown, file: string): ReportResults {
     timing: c.numbers(c.field(top, 'timing', 'timing'), 'timing', 0, Infinity),
     evalBatching: batching === undefined ? null : c.string(batching, 'evalBatching'),
     repeatedRuns: top['runs'] === undefined ? [] : readRepeatedRuns(top['runs']),
+    notes: top['notes'] === undefined ? [] : c.array(top['notes'], 'notes').map((x, i) => c.string(x, `notes[${i}]`)),
+    memorySizes: top['steps'] === undefined ? [] : c.array(top['steps'], 'steps').map((st, i) => c.number(c.field(c.object(st, `steps[${i}]`), 'memorySize', `steps[${i}].memorySize`), `steps[${i}].memorySize`, 0, Number.MAX_SAFE_INTEGER, true)),
   };
 }
 

@@ -318,7 +318,7 @@ describe('writeReport and the report command', () => {
   });
 
   test('argument parsing', () => {
-    assert.deepEqual(parseReportArgs(['a', '--out=x.html', 'b']), { help: false, dirs: ['a', 'b'], out: 'x.html' });
+    assert.deepEqual(parseReportArgs(['a', '--out=x.html', 'b']), { help: false, dirs: ['a', 'b'], out: 'x.html', json: false, quiet: false });
     assert.deepEqual(parseReportArgs(['--', '--weird-dir']).dirs, ['--weird-dir']);
     assert.throws(() => parseReportArgs(['a', '--output', 'x']), /unknown option --output \(did you mean --out\?\)/);
     assert.throws(() => parseReportArgs(['a', '--out']), /--out needs a value/);

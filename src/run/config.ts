@@ -13,7 +13,7 @@ import { readClassOrderFile } from '../data/classOrderFile.js';
 import { existsSync } from 'node:fs';
 import { SELECTOR_NAMES, type SelectorName } from '../memory/selectors.js';
 import { METHOD_NAMES, type MethodName } from '../methods/registry.js';
-import { Clap4ClipError } from '../util/errors.js';
+import { Clap4ClipError, ConfigError } from '../util/errors.js';
 
 /** A method of the registry (`src/methods/registry.ts`, the only list of methods). */
 export type { MethodName } from '../methods/registry.js';
@@ -130,10 +130,12 @@ export interface FieldSpec {
   fromFlag?: (s: string) => unknown;
   /** A boolean flag takes no value. */
   boolean?: boolean;
+  /** How the default reads in --help when its value does not say it (null defaults). */
+  defaultText?: string;
 }
 
 const fail = (key: string, problem: string): never => {
-  throw new Clap4ClipError(`config: "${key}" ${problem}`);
+  throw new ConfigError(key, `config: "${key}" ${problem}`);
 };
 const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? 'an array' : v === null ? 'null' : String(v));
 
@@ -174,7 +176,8 @@ const classOrder: Check = (v, key) => {
 
 const flagInt = (s: string): unknown => (/^-?\d+$/.test(s) ? Number(s) : s);
 const flagNullableInt = (s: string): unknown => (s === 'null' || s === 'default' ? null : flagInt(s));
-const flagNumber = (s: string): unknown => (s === 'null' || s === 'default' ? null : s.trim() !== '' && Number.isFinite(Number(s)) ? Number(s) : s);
+// NaN and Infinity stay numbers, so the range check reports them as such.
+const flagNumber = (s: string): unknown => (s === 'null' || s === 'default' ? null : (s.trim() !== '' && !Number.isNaN(Number(s))) || /^\s*[+-]?NaN\s*$/.test(s) ? Number(s) : s);
 const flagBool = (s: string): unknown => (s === 'true' ? true : s === 'false' ? false : s);
 const flagJson = (s: string): unknown => {
   try {
@@ -186,32 +189,32 @@ const flagJson = (s: string): unknown => {
 const flagOrder = (s: string): unknown => (s === 'reference' || s === 'identity' || !/^[\d,\s]+$/.test(s) ? s : s.split(',').map((x) => flagInt(x.trim())));
 
 export const RUN_CONFIG_FIELDS: readonly FieldSpec[] = [
-  { key: 'data', arg: 'DIR|synthetic', help: 'features dataset directory, or the built-in synthetic world', check: text },
-  { key: 'syntheticPreset', arg: SYNTHETIC_PRESET_NAMES.join('|'), help: 'synthetic world size', check: oneOf(SYNTHETIC_PRESET_NAMES) },
-  { key: 'syntheticOptions', arg: 'JSON', help: 'synthetic generator overrides, e.g. {"trainPerClass":100}', check: object, fromFlag: flagJson },
-  { key: 'method', arg: METHOD_NAMES.join('|'), help: 'method to train', check: oneOf(METHOD_NAMES) },
-  { key: 'seed', arg: 'N', help: 'run index: seed of every random draw, class order 1993 + N', check: int(0, MAX_SEED), fromFlag: flagInt },
-  { key: 'classOrder', arg: 'reference|identity|L,L,...|FILE', help: 'class order (FILE: JSON array or labels separated by commas/new lines)', check: classOrder, fromFlag: flagOrder },
-  { key: 'baseClasses', arg: 'N|null', help: 'classes in the first task (null: increment)', check: int(1, Number.MAX_SAFE_INTEGER, true), fromFlag: flagNullableInt },
+  { key: 'data', arg: 'DIR', help: 'a features dataset directory (see `clap4clip features`), or "synthetic" for the built-in synthetic world', check: text },
+  { key: 'syntheticPreset', arg: SYNTHETIC_PRESET_NAMES.join('|'), help: 'size of the synthetic world', check: oneOf(SYNTHETIC_PRESET_NAMES) },
+  { key: 'syntheticOptions', arg: 'JSON', help: 'synthetic generator settings, e.g. \'{"trainPerClass":100}\'', check: object, fromFlag: flagJson },
+  { key: 'method', arg: 'NAME', help: 'the method to train (see Methods below)', check: oneOf(METHOD_NAMES), defaultText: 'compare zeroshot, clip-adapter and clap' },
+  { key: 'seed', arg: 'N', help: 'run index: seeds every random draw and picks the class order', check: int(0, MAX_SEED), fromFlag: flagInt },
+  { key: 'classOrder', arg: 'ORDER', help: 'class order: reference (the paper\'s), identity, labels such as 3,1,2,..., or a file of labels (JSON array, or separated by commas or new lines)', check: classOrder, fromFlag: flagOrder },
+  { key: 'baseClasses', arg: 'N', help: 'classes in the first task', check: int(1, Number.MAX_SAFE_INTEGER, true), fromFlag: flagNullableInt, defaultText: 'same as --increment' },
   { key: 'increment', arg: 'N', help: 'classes per task', check: int(1), fromFlag: flagInt },
-  { key: 'shots', arg: 'N|null', help: 'few-shot: training samples per class after the first task', check: int(1, Number.MAX_SAFE_INTEGER, true), fromFlag: flagNullableInt },
-  { key: 'fewShot', arg: '', help: 'few-shot CIL: base 60, increment 5, 5 shots', check: bool, fromFlag: flagBool, boolean: true },
-  { key: 'memoryKind', arg: 'total|perClass', help: 'memory budget: fixed total or fixed per class', check: oneOf(['total', 'perClass']) },
-  { key: 'memorySize', arg: 'N', help: 'exemplars in total (total) or per class (perClass)', check: int(0), fromFlag: flagInt },
-  { key: 'selector', arg: SELECTOR_NAMES.join('|'), help: 'exemplar selector', check: oneOf(SELECTOR_NAMES) },
+  { key: 'shots', arg: 'N', help: 'few-shot: training images per class in every task after the first', check: int(1, Number.MAX_SAFE_INTEGER, true), fromFlag: flagNullableInt, defaultText: 'all' },
+  { key: 'fewShot', arg: '', help: 'few-shot class-incremental protocol: 60 classes first, then tasks of 5 classes with 5 images each', check: bool, fromFlag: flagBool, boolean: true },
+  { key: 'memoryKind', arg: 'total|perClass', help: 'exemplar memory budget: a fixed total, or a fixed number per class', check: oneOf(['total', 'perClass']) },
+  { key: 'memorySize', arg: 'N', help: 'exemplars kept in total (total) or per class (perClass)', check: int(0), fromFlag: flagInt },
+  { key: 'selector', arg: 'NAME', help: `how exemplars are chosen: ${SELECTOR_NAMES.join(', ')}`, check: oneOf(SELECTOR_NAMES) },
   { key: 'batchSize', arg: 'N', help: 'training batch size', check: int(1), fromFlag: flagInt },
-  { key: 'epochs', arg: 'N|null', help: "epochs per task (null: the method's)", check: int(0, Number.MAX_SAFE_INTEGER, true), fromFlag: flagNullableInt },
-  { key: 'finetuneEpochs', arg: 'N|null', help: "class-balanced finetuning epochs (null: the method's)", check: int(0, Number.MAX_SAFE_INTEGER, true), fromFlag: flagNullableInt },
-  { key: 'lr', arg: 'X|null', help: "learning rate (null: the method's)", check: positiveNumber(true), fromFlag: flagNumber },
-  { key: 'finetuneLr', arg: 'X|null', help: "finetuning learning rate (null: the method's)", check: positiveNumber(true), fromFlag: flagNumber },
-  { key: 'samples', arg: 'T', help: 'Monte-Carlo samples of probabilistic methods', check: int(1), fromFlag: flagInt },
+  { key: 'epochs', arg: 'N', help: 'epochs per task', check: int(0, Number.MAX_SAFE_INTEGER, true), fromFlag: flagNullableInt, defaultText: "the method's; clap: 5" },
+  { key: 'finetuneEpochs', arg: 'N', help: 'epochs of class-balanced finetuning on the memory after each task', check: int(0, Number.MAX_SAFE_INTEGER, true), fromFlag: flagNullableInt, defaultText: "the method's; clap: 2" },
+  { key: 'lr', arg: 'X', help: 'learning rate', check: positiveNumber(true), fromFlag: flagNumber, defaultText: "the method's; clap: 1.6e-3 with warm-up" },
+  { key: 'finetuneLr', arg: 'X', help: 'finetuning learning rate', check: positiveNumber(true), fromFlag: flagNumber, defaultText: "the method's; clap: lr / 10" },
+  { key: 'samples', arg: 'T', help: 'Monte-Carlo samples drawn per prediction by probabilistic methods', check: int(1), fromFlag: flagInt },
   { key: 'evalBatchSize', arg: 'N', help: 'evaluation batch size', check: int(1), fromFlag: flagInt },
-  { key: 'evalBatching', arg: EVAL_BATCHINGS.join('|'), help: 'test batches: per-task (one task per batch, the reference), mixed (tasks shuffled together), single (one image each)', check: oneOf(EVAL_BATCHINGS) },
-  { key: 'novelty', arg: '', help: 'novel data detection after every task but the last (off by default with --data DIR; --novelty=false turns it off)', check: bool, fromFlag: flagBool, boolean: true },
-  { key: 'runs', arg: 'N', help: 'repeat with seeds seed..seed+N-1 and summarize mean and std (run-<seed>/ subdirectories)', check: int(1, 1000), fromFlag: flagInt },
-  { key: 'out', arg: 'DIR', help: 'run directory (default runs/<method>-<time>)', check: (v, k) => (v === null ? null : text(v, k)) },
-  { key: 'progress', arg: PROGRESS_MODES.join('|'), help: 'progress bars on stderr (auto: when stderr is a terminal)', check: oneOf(PROGRESS_MODES) },
-  { key: 'methodOptions', arg: 'JSON', help: 'method-specific options, e.g. {"beta":15}', check: object, fromFlag: flagJson },
+  { key: 'evalBatching', arg: EVAL_BATCHINGS.join('|'), help: 'test batches: per-task (one task per batch, as the paper), mixed (tasks shuffled together), single (one image each)', check: oneOf(EVAL_BATCHINGS) },
+  { key: 'novelty', arg: '', help: 'novel data detection after every task but the last; --no-novelty turns it off', check: bool, fromFlag: flagBool, boolean: true, defaultText: 'on for synthetic data, off with --data DIR' },
+  { key: 'runs', arg: 'N', help: 'repeat with seeds seed..seed+N-1 and report mean and std (run-<seed>/ subdirectories)', check: int(1, 1000), fromFlag: flagInt },
+  { key: 'out', arg: 'DIR', help: 'run directory', check: (v, k) => (v === null ? null : text(v, k)), defaultText: 'runs/<method or compare>-<time>' },
+  { key: 'progress', arg: PROGRESS_MODES.join('|'), help: 'progress on stderr: auto (a live line on a terminal, one line per task otherwise), always (live line), never', check: oneOf(PROGRESS_MODES) },
+  { key: 'methodOptions', arg: 'JSON', help: 'settings of the method (with no --method: of clap), e.g. \'{"laspWeight":15}\'', check: object, fromFlag: flagJson },
 ];
 
 const FIELD_BY_KEY = new Map(RUN_CONFIG_FIELDS.map((f) => [f.key as string, f]));
@@ -253,7 +256,7 @@ export function resolveRunConfig(partial: unknown = {}): RunConfig {
     const field = FIELD_BY_KEY.get(key);
     if (field === undefined) {
       const hint = didYouMean(key, [...FIELD_BY_KEY.keys()]);
-      throw new Clap4ClipError(`config: unknown key "${key}"${hint ? ` (did you mean "${hint}"?)` : ''}`);
+      throw new ConfigError(key, `config: unknown key "${key}"${hint ? ` (did you mean "${hint}"?)` : ''}`);
     }
     if (value !== undefined) out[key] = field.check(value, key);
   }
@@ -261,7 +264,7 @@ export function resolveRunConfig(partial: unknown = {}): RunConfig {
   // Detection is part of the built-in benchmark; on real features it costs a pass over the whole
   // test set per task, so there it is asked for explicitly.
   if (given['novelty'] === undefined) cfg.novelty = cfg.data === 'synthetic';
-  if (cfg.seed + cfg.runs - 1 > MAX_SEED) throw new Clap4ClipError(`config: "runs" ${cfg.runs} from seed ${cfg.seed} goes past the largest seed ${MAX_SEED}`);
+  if (cfg.seed + cfg.runs - 1 > MAX_SEED) throw new ConfigError('runs', `config: "runs" ${cfg.runs} from seed ${cfg.seed} goes past the largest seed ${MAX_SEED}`);
   if (cfg.fewShot) {
     // Spec section 9: base task of 60 classes, then tasks of 5 classes with 5 shots each.
     if (given['baseClasses'] === undefined) cfg.baseClasses = 60;

@@ -20,6 +20,10 @@
  *   unchanged, and in `single` mode the order of the test set changes nothing.
  */
 import type { FeaturesSplit } from '../data/types.js';
+import { gatherFeatures } from '../data/gatherFeatures.js';
+
+/** Re-exported for code that still imports it from here (moved to data/ so that methods need not import run/). */
+export { gatherFeatures };
 import { ece, reliabilityBins, softmaxConfidences, type ReliabilityBin } from '../eval/calibration.js';
 import { mcVariance } from '../eval/novelty.js';
 import { Rng, type RngState } from '../engine/random.js';
@@ -73,20 +77,6 @@ export function evalBatches(mode: EvalBatching, groups: readonly Int32Array[], b
     case 'single':
       return singleBatches(groups);
   }
-}
-
-/**
- * Features of `indices`, one view each (view 0 = the image itself unless `views` says otherwise).
- * @returns [n, D]
- */
-export function gatherFeatures(split: FeaturesSplit, indices: ArrayLike<number>, views?: ArrayLike<number>): Float32Array {
-  const { dim: D, views: V, features } = split;
-  const out = new Float32Array(indices.length * D);
-  for (let i = 0; i < indices.length; i++) {
-    const o = (indices[i]! * V + (views ? views[i]! : 0)) * D;
-    out.set(features.subarray(o, o + D), i * D);
-  }
-  return out;
 }
 
 /**

@@ -58,6 +58,8 @@ export interface RunResults {
   timing: number[];
   totalSeconds: number;
   steps: StepRecord[];
+  /** The method's notes on reading these results (absent when it has none). */
+  notes?: string[];
   createdAt: string;
 }
 
@@ -66,7 +68,7 @@ export function isSynthetic(dataset: FeaturesDataset): boolean {
   return dataset.manifest.encoder === 'synthetic' || dataset.manifest.extra?.['synthetic'] === true;
 }
 
-export function summarizeRun(config: RunConfig, dataset: FeaturesDataset, methodName: string, loop: LoopResult): RunResults {
+export function summarizeRun(config: RunConfig, dataset: FeaturesDataset, methodName: string, loop: LoopResult, notes: readonly string[] = []): RunResults {
   const A = loop.accuracyMatrix;
   return {
     format: 'clap4clip-results',
@@ -99,6 +101,7 @@ export function summarizeRun(config: RunConfig, dataset: FeaturesDataset, method
     timing: loop.timing,
     totalSeconds: loop.timing.reduce((a, b) => a + b, 0),
     steps: loop.steps,
+    ...(notes.length > 0 ? { notes: [...notes] } : {}),
     createdAt: new Date().toISOString(),
   };
 }

@@ -61,3 +61,31 @@ export class DataError extends Clap4ClipError {
     super(problem, { file, cause: options.cause });
   }
 }
+
+/**
+ * A bad setting, naming its config key (`increment`, `classOrder`, ...) so a front end can say it
+ * in its user's terms: the flag given (`--increment`), or the config file that set it.
+ */
+export class ConfigError extends Clap4ClipError {
+  /** The config key. */
+  readonly key: string;
+
+  constructor(key: string, problem: string, options: Clap4ClipErrorOptions = {}) {
+    super(problem, options);
+    this.key = key;
+  }
+}
+
+/**
+ * A value as an error message shows it: numbers as numbers (NaN stays NaN, where JSON would say
+ * null), strings quoted, other values as JSON.
+ */
+export function shown(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean' || v === undefined) return String(v);
+  if (typeof v === 'string') return JSON.stringify(v);
+  try {
+    return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' && !Number.isFinite(x) ? String(x) : x)) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}

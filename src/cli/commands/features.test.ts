@@ -58,7 +58,7 @@ describe('clap4clip features', () => {
   it('prints help listing the datasets', async () => {
     const { code, io } = await run(['--help']);
     assert.equal(code, 0);
-    assert.match(io.out.join(''), /--dataset NAME +one of \[cifar100, imagenet-r, imagenet-100, cub200, image-folder, vtab\]/);
+    for (const name of ['cifar100', 'imagenet-r', 'imagenet-100', 'cub200', 'image-folder', 'vtab']) assert.match(io.out.join(''), new RegExp(`\\n  ${name} +\\S`));
     assert.match(io.out.join(''), /features merge --out DIR SHARD_DIR/);
   });
 
@@ -89,9 +89,14 @@ describe('clap4clip features', () => {
 
     const shards = [0, 1].map((i) => path.join(tmp, `s${i}`));
     for (const [i, dir] of shards.entries()) {
-      const r = await run([...common, '--out', dir, '--shard', `${i}/2`, '--quiet']);
-      assert.match(r.io.out.join(''), new RegExp(`shard ${i}/2 done`));
-      assert.deepEqual(r.io.err, []);
+      // --quiet prints nothing but errors; --json the result alone.
+      const r = await run([...common, '--out', dir, '--shard', `${i}/2`, ...(i === 0 ? ['--quiet'] : ['--json'])]);
+      if (i === 0) assert.deepEqual(r.io.out, []);
+      else {
+        const doc = JSON.parse(r.io.out.join('')) as Record<string, unknown>;
+        assert.deepEqual([doc['directory'], doc['encoder'], doc['dim'], doc['complete'], doc['shard']], [dir, 'fake', 8, false, { index: 1, count: 2 }]);
+      }
+      if (i === 0) assert.deepEqual(r.io.err, []);
     }
     const merged = path.join(tmp, 'merged');
     const m = await run(['merge', '--out', merged, ...shards]);

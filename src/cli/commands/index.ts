@@ -2,7 +2,7 @@
 import type { Command } from './command.js';
 import { Clap4ClipError } from '../../util/errors.js';
 
-/** The benchmarks measure a clone of the repository (results go to its bench/results/); the npm package does not ship them. */
+/** The benchmarks measure a clone of the repository (results go to --out DIR, ./bench-results by default); the npm package does not ship them. */
 async function importBench(): Promise<typeof import('../../../bench/main.js')> {
   try {
     return await import('../../../bench/main.js');
@@ -41,7 +41,18 @@ export const commands: Record<string, Command> = {
     run: async (args) => (await import('./forward.js')).forwardCommand.run(args),
   },
   bench: {
-    summary: 'measure the engine on the CLAP-shaped training step (writes JSON)',
-    run: async (args) => (await importBench()).runBench(args),
+    summary: 'measure the training step, feature extraction and the full protocol (JSON files in --out DIR)',
+    run: async (args) => {
+      // Help and argument mistakes are answered without the benchmarks, which a package lacks.
+      const { BENCH_PARTS, BENCH_SPEC } = await import('./benchSpec.js');
+      const { choiceValue, parseOrHelp, renderHelp } = await import('../args.js');
+      const parsed = parseOrHelp(BENCH_SPEC, args);
+      if (parsed.help) {
+        process.stdout.write(renderHelp(BENCH_SPEC) + '\n');
+        return 0;
+      }
+      choiceValue(BENCH_SPEC, parsed, 'only', BENCH_PARTS);
+      return (await importBench()).runBench(args);
+    },
   },
 };

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Clap4ClipError } from '../../util/errors.js';
-import { countMethodParameters, paramsCommand, paramsSetupFromArgs, parseParamsArgs, type ParamsReport } from './params.js';
+import { countMethodParameters, type ParamsReport } from '../../run/parameterCount.js';
+import { paramsCommand, paramsSetupFromArgs, parseParamsArgs } from './params.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -87,8 +88,8 @@ test('bad arguments are clear errors', async () => {
   const fails = async (args: string[], re: RegExp) => assert.rejects(runParams(args), (e: unknown) => e instanceof Clap4ClipError && re.test(e.message));
   await fails(['--method', 'clap', '--tasks', '3'], /100 classes do not split into 3 equal tasks/);
   await fails(['--dimm', '512'], /unknown option --dimm \(did you mean --dim\?\)/);
-  await fails(['--dim', '0'], /--dim must be a positive integer, got "0"/);
-  await fails(['--method', 'nope'], /"method" must be one of/);
+  await fails(['--dim', '0'], /--dim must be an integer >= 1, got "0"/);
+  await fails(['--method', 'nope'], /params: --method must be one of/);
   await fails(['--config', '/nonexistent/run.json'], /run\.json: config file not found/);
   await fails(['--method', 'clap', '--method-options', '{"betta": 1}', '--tasks', '1'], /betta/);
 });

@@ -1,102 +1,16 @@
 /**
- * `clap4clip params`: trainable and total parameters of a method, per module and per task.
- *
- * The numbers come from the method itself: it is built for real and taken through beginTask (on
- * zero text features of the right shape; no parameter count depends on their values) / setPhase /
- * endTask like the task step does, and its tensors are counted. No formula is written down here,
- * so the count cannot drift from the code. For ViT-B/16 (D = 512) CLAP has 4,204,032 VGA
- * parameters (built with the first task) and 525,312 per task (one mu/sigma encoder pair).
+ * `clap4clip params`: trainable and total parameters of a method, per module and per task: parse,
+ * count (`run/parameterCount.ts`), print.
  */
-import * as path from 'node:path';
-import { parseManifest, MANIFEST_FILE } from '../../data/featuresDataset.js';
 import { splitTasks } from '../../data/scenario.js';
-import { Rng } from '../../engine/random.js';
-import type { Method, TaskInfo } from '../../methods/method.js';
-import { createMethod } from '../../methods/registry.js';
-import { didYouMean, flagOf, resolveRunConfig, RUN_CONFIG_FIELDS, SYNTHETIC_PRESETS, type FieldSpec, type RunConfig } from '../../run/config.js';
+import type { TaskInfo } from '../../methods/method.js';
+import { resolveRunConfig, type RunConfig } from '../../run/config.js';
+import { countMethodParameters, dataShapeOf, type ParamsReport, type ParamsSetup } from '../../run/parameterCount.js';
 import { Clap4ClipError } from '../../util/errors.js';
+import { intValue, JSON_OPTION, parseOrHelp, QUIET_OPTION, renderHelp, stringValue, UsageError, type CommandSpec } from '../args.js';
+import { configValues, FIELD_OPTIONS } from '../runFields.js';
+import { inUserTerms } from '../userTerms.js';
 import { readInputText } from '../../util/inputFile.js';
-
-export interface ParamsSetup {
-  config: RunConfig;
-  dim: number;
-  numClasses: number;
-  tasks: TaskInfo[];
-}
-
-export interface ModuleCount {
-  /** First name segment, with the index for lists: `vga`, `encoders.3`, `previous`. */
-  module: string;
-  tensors: number;
-  parameters: number;
-  /** Trainable while learning the last task. */
-  trainable: number;
-}
-
-export interface TaskCount {
-  task: number;
-  classStart: number;
-  classEnd: number;
-  /** All tensors once the task has begun, and the change from the previous task's total. */
-  total: number;
-  added: number;
-  /** Trainable while learning the task, and during its class-balanced finetuning (null for task 0: none). */
-  trainable: { train: number; finetune: number | null };
-}
-
-export interface ParamsReport {
-  method: string;
-  dim: number;
-  numClasses: number;
-  modules: ModuleCount[];
-  perTask: TaskCount[];
-  total: number;
-}
-
-function moduleOf(name: string): string {
-  const [a, b] = name.split('.');
-  return b !== undefined && /^\d+$/.test(b) ? `${a}.${b}` : a!;
-}
-
-const count = (method: Method, trainableOnly: boolean): number =>
-  method.namedParameters().reduce((n, [, t]) => n + (!trainableOnly || t.requiresGrad ? t.size : 0), 0);
-
-/** Builds the method of `setup` and counts its tensors through every task. */
-export async function countMethodParameters(setup: ParamsSetup): Promise<ParamsReport> {
-  const { config, dim, numClasses, tasks } = setup;
-  const method = await createMethod(config.method, { dim, logitScale: 100, samples: config.samples, batchSize: config.batchSize, methodOptions: config.methodOptions });
-  const rng = new Rng(config.seed);
-  const trains = method.traits.sgd.train !== null;
-  const perTask: TaskCount[] = [];
-  let modules: ModuleCount[] = [];
-  let before = 0;
-  for (const task of tasks) {
-    method.beginTask(task, { textPerTemplate: new Float32Array((task.classEnd - task.classStart) * dim), numTemplates: 1 }, rng);
-    const total = count(method, false);
-    const train = trains ? count(method, true) : 0;
-    if (task.index === tasks.length - 1) {
-      const byModule = new Map<string, ModuleCount>();
-      for (const [name, t] of method.namedParameters()) {
-        const key = moduleOf(name);
-        const m = byModule.get(key) ?? { module: key, tensors: 0, parameters: 0, trainable: 0 };
-        m.tensors++;
-        m.parameters += t.size;
-        if (trains && t.requiresGrad) m.trainable += t.size;
-        byModule.set(key, m);
-      }
-      modules = [...byModule.values()];
-    }
-    let finetune: number | null = null;
-    if (task.index > 0) {
-      method.setPhase('finetune');
-      finetune = method.traits.sgd.finetune !== null ? count(method, true) : 0;
-    }
-    method.endTask(task, rng);
-    perTask.push({ task: task.index, classStart: task.classStart, classEnd: task.classEnd, total, added: total - before, trainable: { train, finetune } });
-    before = total;
-  }
-  return { method: method.name, dim, numClasses, modules, perTask, total: perTask.at(-1)?.total ?? 0 };
-}
 
 const fmt = (n: number | null): string => (n === null ? '-' : n.toLocaleString('en-US'));
 
@@ -126,66 +40,43 @@ export function formatParamsReport(r: ParamsReport): string {
 // ---------------------------------------------------------------------------------------------
 // Command line
 
-const HELP = [
-  'Usage: clap4clip params [--config FILE] [--method NAME] [--dim D] [--classes C] [--tasks N] [--json] [run options]',
-  '',
-  'Trainable and total parameters per module and per task, counted on the method built for real.',
-  '  --config FILE   a run config (JSON); its data, method, split and method options are used',
-  '  --dim D         embedding width (default: of the config\'s data; 512 = ViT-B/16, 768 = ViT-L/14)',
-  '  --classes C     total classes (default: of the config\'s data)',
-  '  --tasks N       split C classes into N equal tasks (default: the config\'s --base-classes / --increment)',
-  '  --json          print the counts as JSON',
-  'Any `clap4clip run` config flag (--method, --method-options, --increment, ...) is accepted too.',
-].join('\n');
-
-const FLAG_TO_FIELD = new Map<string, FieldSpec>(RUN_CONFIG_FIELDS.map((f) => [flagOf(f.key), f]));
-const OWN_FLAGS = ['--config', '--dim', '--classes', '--tasks', '--json', '--help'];
+export const PARAMS_SPEC: CommandSpec = {
+  name: 'params',
+  summary: 'Trainable and total parameters per module and per task, counted on the method built for real.',
+  usage: ['params [options]'],
+  description: ['Every `clap4clip run` setting (--method, --method-options, --increment, ...) is accepted too; D and the number of classes come from the data unless given.'],
+  options: [
+    { name: 'config', type: 'string', arg: 'FILE', help: 'a run config (JSON); its data, method, split and method options are used' },
+    { name: 'dim', type: 'string', arg: 'D', help: 'embedding width (512 = ViT-B/16, 768 = ViT-L/14)', defaultText: "the data's" },
+    { name: 'classes', type: 'string', arg: 'C', help: 'total classes', defaultText: "the data's" },
+    { name: 'tasks', type: 'string', arg: 'N', help: 'split C classes into N equal tasks', defaultText: 'by --base-classes and --increment' },
+    JSON_OPTION,
+    QUIET_OPTION,
+    ...FIELD_OPTIONS.filter((o) => !['progress', 'out', 'runs'].includes(o.name)),
+  ],
+  examples: ['params --method clap --dim 512 --classes 100 --tasks 10', 'params --method clip-adapter --synthetic-preset tiny --increment 5 --json'],
+};
 
 interface ParsedParamsArgs {
   help: boolean;
   json: boolean;
+  quiet: boolean;
   configFile: string | null;
   dim: number | null;
   classes: number | null;
   tasks: number | null;
   values: Record<string, unknown>;
-}
-
-function positiveInt(flag: string, s: string): number {
-  if (!/^\d+$/.test(s) || Number(s) < 1 || !Number.isSafeInteger(Number(s))) throw new Clap4ClipError(`params: ${flag} must be a positive integer, got ${JSON.stringify(s)}`);
-  return Number(s);
+  typed: Record<string, unknown>;
 }
 
 export function parseParamsArgs(args: readonly string[]): ParsedParamsArgs {
-  const out: ParsedParamsArgs = { help: false, json: false, configFile: null, dim: null, classes: null, tasks: null, values: {} };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (!arg.startsWith('-')) throw new Clap4ClipError(`params: unexpected argument "${arg}" (see clap4clip params --help)`);
-    const eq = arg.indexOf('=');
-    const flag = eq >= 0 ? arg.slice(0, eq) : arg;
-    const value = (): string => {
-      if (eq >= 0) return arg.slice(eq + 1);
-      const next = args[++i];
-      if (next === undefined) throw new Clap4ClipError(`params: option ${flag} needs a value`);
-      return next;
-    };
-    if (flag === '--help' || flag === '-h') out.help = true;
-    else if (flag === '--json') out.json = true;
-    else if (flag === '--config') out.configFile = value();
-    else if (flag === '--dim') out.dim = positiveInt(flag, value());
-    else if (flag === '--classes') out.classes = positiveInt(flag, value());
-    else if (flag === '--tasks') out.tasks = positiveInt(flag, value());
-    else {
-      const field = FLAG_TO_FIELD.get(flag);
-      if (field === undefined) {
-        const hint = didYouMean(flag, [...FLAG_TO_FIELD.keys(), ...OWN_FLAGS]);
-        throw new Clap4ClipError(`params: unknown option ${flag}${hint ? ` (did you mean ${hint}?)` : ''}; see clap4clip params --help`);
-      }
-      const raw = field.boolean && eq < 0 ? 'true' : value();
-      out.values[field.key] = field.fromFlag ? field.fromFlag(raw) : raw;
-    }
-  }
-  return out;
+  const p = parseOrHelp(PARAMS_SPEC, args);
+  const { values, typed } = configValues(p);
+  return {
+    help: p.help, json: p.values['json'] === true, quiet: p.values['quiet'] === true, configFile: stringValue(p, 'config') ?? null,
+    dim: intValue(PARAMS_SPEC, p, 'dim', 1) ?? null, classes: intValue(PARAMS_SPEC, p, 'classes', 1) ?? null, tasks: intValue(PARAMS_SPEC, p, 'tasks', 1) ?? null,
+    values, typed,
+  };
 }
 
 async function readJson(file: string, what: string): Promise<unknown> {
@@ -197,32 +88,31 @@ async function readJson(file: string, what: string): Promise<unknown> {
   }
 }
 
-/** D and C of the config's data: the synthetic world's, or a features directory's manifest. */
-async function dataShape(config: RunConfig): Promise<{ dim: number; numClasses: number }> {
-  if (config.data === 'synthetic') {
-    const w = { ...SYNTHETIC_PRESETS[config.syntheticPreset], ...config.syntheticOptions };
-    return { dim: w.dim, numClasses: w.numClasses };
-  }
-  const file = path.join(config.data, MANIFEST_FILE);
-  const m = parseManifest(await readJson(file, 'features manifest'), file);
-  return { dim: m.dim, numClasses: m.classNames.length };
-}
-
 /** The setup of the command line: config file, then flags; --dim/--classes/--tasks override the data. */
 export async function paramsSetupFromArgs(parsed: ParsedParamsArgs): Promise<ParamsSetup> {
   const fromFile = parsed.configFile === null ? {} : await readJson(parsed.configFile, 'config file');
   if (fromFile === null || typeof fromFile !== 'object' || Array.isArray(fromFile)) throw new Clap4ClipError('the config file must hold a JSON object', { file: parsed.configFile! });
-  const config = resolveRunConfig({ ...(fromFile as object), ...parsed.values });
+  const sources = { command: 'params', flags: parsed.typed, configFile: parsed.configFile, fileKeys: new Set(Object.keys(fromFile as object)) };
+  let config: RunConfig;
+  try {
+    config = resolveRunConfig({ ...(fromFile as object), ...parsed.values });
+  } catch (err) {
+    throw inUserTerms(err, sources);
+  }
   const needData = parsed.dim === null || parsed.classes === null;
-  const shape = needData ? await dataShape(config) : { dim: parsed.dim!, numClasses: parsed.classes! };
+  const shape = needData ? await dataShapeOf(config) : { dim: parsed.dim!, numClasses: parsed.classes! };
   const dim = parsed.dim ?? shape.dim;
   const numClasses = parsed.classes ?? shape.numClasses;
   let tasks: TaskInfo[];
   if (parsed.tasks !== null) {
-    if (numClasses % parsed.tasks !== 0) throw new Clap4ClipError(`params: ${numClasses} classes do not split into ${parsed.tasks} equal tasks`);
+    if (numClasses % parsed.tasks !== 0) throw new UsageError(`params: --tasks ${parsed.tasks}: ${numClasses} classes do not split into ${parsed.tasks} equal tasks`);
     tasks = splitTasks(numClasses, { increment: numClasses / parsed.tasks });
   } else {
-    tasks = splitTasks(numClasses, { base: config.baseClasses, increment: config.increment });
+    try {
+      tasks = splitTasks(numClasses, { base: config.baseClasses, increment: config.increment });
+    } catch (err) {
+      throw inUserTerms(err, sources);
+    }
   }
   return { config, dim, numClasses, tasks };
 }
@@ -232,11 +122,12 @@ export const paramsCommand = {
   async run(args: string[], io: { stdout: { write(s: string): unknown } } = process): Promise<number> {
     const parsed = parseParamsArgs(args);
     if (parsed.help) {
-      io.stdout.write(HELP + '\n');
+      io.stdout.write(renderHelp(PARAMS_SPEC) + '\n');
       return 0;
     }
     const report = await countMethodParameters(await paramsSetupFromArgs(parsed));
-    io.stdout.write((parsed.json ? JSON.stringify(report, null, 2) : formatParamsReport(report)) + '\n');
+    if (parsed.json) io.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    else if (!parsed.quiet) io.stdout.write(formatParamsReport(report) + '\n');
     return 0;
   },
 };

@@ -8,6 +8,7 @@ import { METHOD_NAMES } from '../../methods/registry.js';
 import { parseRunArgs, runCommand } from './run.js';
 import { recordingIO } from './io.js';
 import { synthCommand } from './synth.js';
+import { StopRequest } from '../../run/signals.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -54,7 +55,9 @@ for (const method of ['zeroshot', 'clip-adapter']) {
     assert.equal(lines[0], 'step,task_0,task_1');
     assert.equal(lines.length, 3);
     assert.match(io.out.join(''), /SYNTHETIC/);
-    assert.equal(io.err.join(''), '', 'nothing on stderr when it is not a terminal');
+    // Not a terminal: one plain line per task on stderr, no live line.
+    assert.deepEqual(io.err.join('').split('\n').filter(Boolean).map((l) => l.replace(/:.*/, '')), [`${method} task 1/2`, `${method} task 2/2`]);
+    assert.doesNotMatch(io.err.join(''), /[\r\x1b]/);
   });
 }
 
@@ -79,7 +82,7 @@ test('run without --method compares zeroshot, clip-adapter and clap; clap beats 
   assert.ok((clap['lastAccuracy'] as number) > (zs['lastAccuracy'] as number) + 0.05);
   const printed = io.out.join('');
   assert.match(printed, /Results on SYNTHETIC features/);
-  assert.match(printed, /method\s+avg acc\s+last acc\s+BWT\s+forgetting\s+ECE\s+ECE\/batch\s+AUROC\s+time/);
+  assert.match(printed, /method\s+avg acc\s+last acc\s+BWT\s+forget\s+ECE\s+ECE\/batch\s+AUROC\s+memory\s+time/);
   for (const m of ['zeroshot', 'clip-adapter', 'clap']) assert.match(printed, new RegExp(`\\n${m}\\s+\\d+\\.\\d\\d`));
 });
 
@@ -98,15 +101,15 @@ test('run reads a features directory written by synth, and a config file', async
 test('bad input fails with one clear message', async () => {
   const io = recordingIO();
   await assert.rejects(runCommand(['--epoch', '3'], io), /unknown option --epoch \(did you mean --epochs\?\)/);
-  await assert.rejects(runCommand(['--method', 'clop'], io), new RegExp(`"method" must be one of \\[${METHOD_NAMES.join(', ')}\\]`));
-  await assert.rejects(runCommand(['--batch-size', 'x'], io), /"batchSize" must be an integer, got "x"/);
+  await assert.rejects(runCommand(['--method', 'clop'], io), new RegExp(`run: --method must be one of \\[${METHOD_NAMES.join(', ')}\\]`));
+  await assert.rejects(runCommand(['--batch-size', 'x'], io), /run: --batch-size must be an integer, got "x"/);
   await assert.rejects(runCommand(['--data', '/nonexistent/features', '--method', 'zeroshot'], io), /nonexistent/);
   await assert.rejects(runCommand(['--config', '/nonexistent.json'], io), /nonexistent\.json: config file not found/);
   await assert.rejects(runCommand(['stray'], io), /unexpected argument "stray"/);
-  await assert.rejects(synthCommand([], io), /--out DIR is required/);
+  await assert.rejects(synthCommand([], io), /synth: --out is required/);
   await assert.rejects(runCommand([...TINY, '--method', 'clap', '--method-options', '{"laspWieght":1}', '--out', await tempDir()], io), /did you mean "laspWeight"/);
   assert.equal(await runCommand(['--help'], io), 0);
-  assert.match(io.out.join(''), /--finetune-epochs N\|null/);
+  assert.match(io.out.join(''), /--finetune-epochs N +epochs of class-balanced finetuning/);
 });
 
 test('the built-in benchmark end to end (tiny preset) with novelty on by default: detection, reliability and the batching mode in results.json', async () => {
@@ -124,7 +127,7 @@ test('the built-in benchmark end to end (tiny preset) with novelty on by default
   assert.equal(mean['energy']!.auroc, novelty[0]!.auroc, 'one step: the mean is that step');
   const reliability = r['reliability'] as { step: number; bins: { count: number }[] }[];
   assert.deepEqual(reliability.map((x) => [x.step, x.bins.length, x.bins.reduce((a, b) => a + b.count, 0)]), [[0, 15, 50], [1, 15, 100]]);
-  const printed = io.out.join('');
+  const printed = io.out.join('').replace(/\s+/g, ' ');
   assert.match(printed, /eval batching mixed, novelty detection on/);
   assert.match(printed, /AUROC/);
 });
@@ -194,10 +197,10 @@ test('a different config is refused naming the keys unless --force; the same con
   const args = [...TINY, '--method', 'clip-adapter', '--epochs', '1', '--out', dir];
   assert.equal(await runCommand(args, recordingIO()), 0);
   await assert.rejects(runCommand([...args, '--seed', '3', '--batch-size', '16'], recordingIO()), (e: Error) => {
-    assert.match(e.message, /holds a run with a different config; differing keys: batchSize \(32 -> 16\), seed \(0 -> 3\) \(choose another --out, or --force to replace that run\)/);
+    assert.match(e.message, /holds a run with a different config; differing keys: --batch-size \(32 -> 16\), --seed \(0 -> 3\) \(choose another --out, or --force to replace that run\)/);
     return true;
   });
-  await assert.rejects(runCommand(['--resume', dir, '--epochs', '3', '--memory-size', '10'], recordingIO()), /cannot resume with a changed config; differing keys: epochs \(1 -> 3\), memorySize \(1000 -> 10\)/);
+  await assert.rejects(runCommand(['--resume', dir, '--epochs', '3', '--memory-size', '10'], recordingIO()), /cannot resume with a changed config; differing keys: --epochs \(1 -> 3\), --memory-size \(1000 -> 10\)/);
   await assert.rejects(runCommand(['--resume', dir, '--force'], recordingIO()), /--force and --resume contradict each other/);
   await assert.rejects(runCommand(['--resume', dir, '--out', join(dir, 'elsewhere')], recordingIO()), /name different directories/);
   assert.equal(await runCommand([...args, '--seed', '3', '--force'], recordingIO()), 0);
@@ -219,7 +222,7 @@ test('--resume of a finished run rebuilds the same results from its checkpoint; 
 test('a comparison is resumed as a comparison: --method is a changed config', async () => {
   const dir = await tempDir();
   assert.equal(await runCommand([...TINY, '--epochs', '1', '--samples', '2', '--out', dir], recordingIO()), 0);
-  await assert.rejects(runCommand(['--resume', dir, '--method', 'clap'], recordingIO()), /differing keys: method \(comparison of zeroshot, clip-adapter, clap -> "clap"\)/);
+  await assert.rejects(runCommand(['--resume', dir, '--method', 'clap'], recordingIO()), /differing keys: --method \(comparison of zeroshot, clip-adapter, clap -> "clap"\)/);
   await assert.rejects(runCommand([...TINY, '--epochs', '1', '--samples', '2', '--method', 'zeroshot', '--out', dir], recordingIO()), /differing keys: layout \(comparison -> one run\)/);
   assert.equal(await runCommand(['--resume', dir], recordingIO()), 0);
 });
@@ -250,11 +253,27 @@ test('--force over another layout removes the earlier runs this one does not wri
   const zs = [...TINY, '--method', 'zeroshot', '--out', dir];
   assert.equal(await runCommand([...zs, '--runs', '3'], recordingIO()), 0);
   await writeFile(join(dir, 'notes.txt'), 'mine');
-  await assert.rejects(runCommand([...zs, '--runs', '2'], recordingIO()), /differing keys: runs \(3 -> 2\)/);
+  await assert.rejects(runCommand([...zs, '--runs', '2'], recordingIO()), /differing keys: --runs \(3 -> 2\)/);
   assert.equal(await runCommand([...zs, '--runs', '2', '--force'], recordingIO()), 0);
   const list = async () => (await readdir(dir)).filter((e) => !e.startsWith('.')).sort();
   assert.deepEqual(await list(), ['invocation.json', 'notes.txt', 'report.html', 'run-0', 'run-1', 'summary.json']);
   assert.equal(await runCommand([...zs, '--force'], recordingIO()), 0);
   assert.deepEqual(await list(), ['accuracy_matrix.csv', 'checkpoint', 'config.json', 'notes.txt', 'report.html', 'results.json']);
   assert.equal(await readFile(join(dir, 'notes.txt'), 'utf8'), 'mine');
+});
+
+test('--json: one JSON document on stdout, also when the run is stopped (with the command that resumes it)', async () => {
+  const dir = await tempDir();
+  const io = recordingIO();
+  assert.equal(await runCommand([...TINY, '--method', 'zeroshot', '--out', dir, '--json'], io), 0);
+  const done = JSON.parse(io.out.join('')) as { status: string; directory: string; report: string; runs: { method: string; averageAccuracy: number }[] };
+  assert.deepEqual([done.status, done.directory, done.report, done.runs.map((r) => r.method)], ['complete', dir, join(dir, 'report.html'), ['zeroshot']]);
+  assert.equal(done.runs[0]!.averageAccuracy, (await readResults(dir))['averageAccuracy']);
+  const stopped = recordingIO();
+  const stop = new StopRequest();
+  stop.request('SIGINT');
+  const other = await tempDir();
+  assert.equal(await runCommand([...TINY, '--method', 'zeroshot', '--out', other, '--json'], stopped, { stop }), 130);
+  assert.deepEqual(JSON.parse(stopped.out.join('')), { status: 'interrupted', directory: other, reason: 'SIGINT', resume: `clap4clip run --resume ${other}` });
+  assert.match(stopped.err.join(''), /interrupted by SIGINT/);
 });

@@ -1,110 +1,93 @@
 /**
- * `clap4clip run`: train and evaluate one method, or (without --method) compare zeroshot,
- * clip-adapter and clap on the same data and print a table.
+ * `clap4clip run`: train and evaluate one method, or compare several on the same data and print a
+ * table (--methods a,b,c; without --method or --methods: zeroshot, clip-adapter and clap).
  *
- * Flags are the config keys in kebab-case (`--finetune-epochs 2` sets `finetuneEpochs`); a JSON
- * file given with --config supplies a base, flags override it. Without any data option the data
- * is the `benchmark` synthetic world (fast: see QUICK_BENCHMARK); --full uses the CIFAR-100-sized
- * one with the reference protocol.
+ * Flags are the rows of `RUN_CONFIG_FIELDS` in kebab-case (`--finetune-epochs 2` sets
+ * `finetuneEpochs`), with their help and defaults; a JSON file given with --config supplies a
+ * base, flags override it. Without any data option the data is the `benchmark` synthetic world
+ * (QUICK_BENCHMARK, whose values --help shows as the defaults); --full uses the CIFAR-100-sized one.
  */
-import * as path from 'node:path';
-import type { FeaturesDataset } from '../../data/types.js';
 import { methods } from '../../methods/registry.js';
-import { DEFAULT_RUN_CONFIG, didYouMean, flagOf, RUN_CONFIG_FIELDS, type FieldSpec, type RunConfig } from '../../run/config.js';
+import { DEFAULT_RUN_CONFIG, SYNTHETIC_PRESETS } from '../../run/config.js';
 import {
   COMPARED_METHODS, loadRunData, newInvocation, planRuns, prepareInvocation, QUICK_BENCHMARK, resumedInvocation, runInvocation, startFirstRuns,
-  type InvocationHooks,
 } from '../../run/invocation/index.js';
-import type { StepRecord } from '../../run/loop.js';
-import { progressFactory } from '../../run/progress.js';
-import { repeatedRunsTable } from '../../run/repeatedRuns.js';
-import { isSynthetic, type RunResults } from '../../run/results.js';
+import type { StepRecord } from '../../run/loopResult.js';
 import { exitCodeFor, listenForStopSignals, StopRequest } from '../../run/signals.js';
 import { Clap4ClipError } from '../../util/errors.js';
+import {
+  JSON_OPTION, outputColumns, parseOrHelp, QUIET_OPTION, renderHelp, stringValue, UsageError, type CommandSpec, type ParsedCommandLine,
+} from '../args.js';
+import { configValues, FIELD_OPTIONS } from '../runFields.js';
+import { inUserTerms } from '../userTerms.js';
 import { readInputText } from '../../util/inputFile.js';
 import { PROCESS_IO, type CommandIO } from './io.js';
+import { describeData, printingHooks, runJson, shellWord, type OutputMode } from './runPrint.js';
 
 export { COMPARED_METHODS, loadRunData, QUICK_BENCHMARK, type CommandIO };
+export { comparisonTable } from './runPrint.js';
 
-const FLAG_TO_FIELD = new Map<string, FieldSpec>(RUN_CONFIG_FIELDS.map((f) => [flagOf(f.key), f]));
-const EXTRA_FLAGS = ['--config', '--full', '--resume', '--force', '--help', '-h'];
+const bench = SYNTHETIC_PRESETS.benchmark;
+const full = SYNTHETIC_PRESETS.default;
 
-export function runHelp(): string {
-  const rows = RUN_CONFIG_FIELDS.map((f) => {
-    const d = DEFAULT_RUN_CONFIG[f.key];
-    const shown = f.boolean ? '' : ` ${f.arg}`;
-    return `  ${(flagOf(f.key) + shown).padEnd(40)} ${f.help} (default ${JSON.stringify(d)})`;
-  });
-  const methodRows = Object.entries(methods).map(([n, m]) => `  ${n.padEnd(20)} ${m.description}`);
-  return [
-    'Usage: clap4clip run [--config file.json] [--data DIR|synthetic] [--method NAME] [--seed N] [--out DIR] [options]',
-    '       clap4clip run --resume DIR',
-    '',
-    'Without --method: runs zeroshot, clip-adapter and clap on the same data and prints a comparison.',
-    'Without --data: the synthetic "benchmark" world (100 classes, 10 tasks, 60/30 images per class, D = 256,',
-    'memory 1000), a few minutes on 2 cores. Results on synthetic features are labelled synthetic.',
-    'When comparing, --method-options go to clap only.',
-    '',
-    'A checkpoint is written after every task. Ctrl-C (SIGINT) or SIGTERM stops at the next safe point and',
-    'keeps the last complete checkpoint (a task cut short is redone on --resume); a second signal quits at',
-    'once, which is also safe. The run ends by writing report.html into its directory.',
-    '',
-    '  --config FILE                            JSON object of config keys (flags override it)',
-    '  --full                                   the full CIFAR-100-sized synthetic protocol (500/100 per class, D = 512, memory 2000)',
-    '  --resume DIR                             continue the run(s) in DIR from the last complete task (same results as',
-    '                                           an uninterrupted run); options given must match the run\'s config',
-    '  --force                                  replace a run of a different config in --out DIR',
+export const RUN_SPEC: CommandSpec = {
+  name: 'run',
+  summary: `Train and evaluate a method one task at a time; without --method, compare the methods of --methods (default ${COMPARED_METHODS.join(', ')}) on the same data.`,
+  usage: ['run [options]', 'run --resume DIR [options]'],
+  description: [
+    `Without --data the data is the synthetic "benchmark" world (${bench.numClasses} classes in tasks of ${DEFAULT_RUN_CONFIG.increment}, ${bench.trainPerClass} training and ${bench.testPerClass} test images per class, D = ${bench.dim}, a memory of ${QUICK_BENCHMARK.memorySize} exemplars): a few minutes on 2 cores. --full runs the CIFAR-100-sized world (${full.trainPerClass}/${full.testPerClass} images per class, D = ${full.dim}, memory ${DEFAULT_RUN_CONFIG.memorySize}). Results on synthetic features are labelled synthetic.`,
+    'A comparison runs every method on the same data, protocol and seeds, one run directory per method. Its --method-options is a JSON object keyed by method name, e.g. --methods clap,ranpac --method-options \'{"clap":{"laspWeight":10},"ranpac":{"M":2000}}\' (methods without an entry get their defaults; a flat object goes to clap alone). --resume DIR reruns the recorded list; a different --methods list is refused.',
+    'A checkpoint is written after every task. Ctrl-C (SIGINT) or SIGTERM stops at the next safe point and keeps the last complete checkpoint; --resume DIR continues with the same results as an uninterrupted run. The run ends by writing report.html into its directory.',
+  ],
+  options: [
+    { name: 'config', type: 'string', arg: 'FILE', help: 'a JSON object of run settings (the camel-case names of these options); options given override it' },
+    { name: 'full', type: 'boolean', help: 'the full CIFAR-100-sized synthetic protocol' },
+    { name: 'resume', type: 'string', arg: 'DIR', help: "continue the run(s) in DIR from the last complete task; options given must match the run's settings" },
+    { name: 'force', type: 'boolean', help: 'replace a run with different settings in --out DIR' },
+    { name: 'methods', type: 'string', arg: 'A,B,...', help: 'compare these methods (names from the Methods list, in the order they run)' },
+    ...FIELD_OPTIONS,
+    JSON_OPTION,
+    QUIET_OPTION,
+  ],
+  sections: [{ title: 'Methods', rows: Object.entries(methods).map(([n, m]) => [n, m.description] as const) }],
+  examples: [
+    'run --synthetic-preset tiny --increment 5 --out runs/tiny-compare',
+    `run --synthetic-preset tiny --increment 5 --method clap --method-options '{"laspWeight":15}' --out runs/tiny-clap`,
+    'run --resume runs/tiny-clap',
+    `run --synthetic-preset tiny --increment 5 --methods simplecil,ranpac --method-options '{"ranpac":{"M":64}}' --out runs/tiny-closed-form`,
+    'run --synthetic-preset tiny --increment 5 --method clip-adapter --runs 2 --json --out runs/tiny-seeds',
+  ],
+};
 
-    ...rows,
-    '',
-    'Methods:',
-    ...methodRows,
-  ].join('\n');
+export function runHelp(columns = 80): string {
+  return renderHelp(RUN_SPEC, columns);
 }
 
 interface ParsedArgs {
   help: boolean;
   full: boolean;
   force: boolean;
+  json: boolean;
+  quiet: boolean;
   /** --resume DIR. */
   resume: string | null;
+  /** --methods a,b,c (null: not given). */
+  methods: string[] | null;
   configFile: string | null;
   /** Config values from flags, by key. */
   values: Record<string, unknown>;
+  /** The flags' values as typed, by key. */
+  typed: Record<string, unknown>;
 }
 
-/** `--flag value`, `--flag=value`, boolean `--flag`; unknown flags fail with a suggestion. */
+/** The run's arguments, config keys converted by their field (`fromFlag`); UsageError on a bad command line. */
 export function parseRunArgs(args: readonly string[]): ParsedArgs {
-  const out: ParsedArgs = { help: false, full: false, force: false, resume: null, configFile: null, values: {} };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (!arg.startsWith('-')) throw new Clap4ClipError(`run: unexpected argument "${arg}" (options start with --; see clap4clip run --help)`);
-    const eq = arg.indexOf('=');
-    const flag = eq >= 0 ? arg.slice(0, eq) : arg;
-    const inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
-    const takeValue = (): string => {
-      if (inline !== undefined) return inline;
-      const next = args[i + 1];
-      if (next === undefined || (next.startsWith('--') && next.length > 2)) throw new Clap4ClipError(`run: option ${flag} needs a value`);
-      i++;
-      return next;
-    };
-    if (flag === '--help' || flag === '-h') out.help = true;
-    else if (flag === '--full') out.full = true;
-    else if (flag === '--force') out.force = true;
-    else if (flag === '--resume') out.resume = takeValue();
-    else if (flag === '--config') out.configFile = takeValue();
-    else {
-      const field = FLAG_TO_FIELD.get(flag);
-      if (field === undefined) {
-        const hint = didYouMean(flag, [...FLAG_TO_FIELD.keys(), ...EXTRA_FLAGS]);
-        throw new Clap4ClipError(`run: unknown option ${flag}${hint ? ` (did you mean ${hint}?)` : ''}; see clap4clip run --help`);
-      }
-      const raw = field.boolean && inline === undefined ? 'true' : takeValue();
-      out.values[field.key] = field.fromFlag ? field.fromFlag(raw) : raw;
-    }
-  }
-  return out;
+  const p: ParsedCommandLine = parseOrHelp(RUN_SPEC, args);
+  const { values, typed } = configValues(p);
+  return {
+    help: p.help, full: p.values['full'] === true, force: p.values['force'] === true, json: p.values['json'] === true, quiet: p.values['quiet'] === true,
+    resume: stringValue(p, 'resume') ?? null, methods: stringValue(p, 'methods')?.split(',').map((m) => m.trim()) ?? null, configFile: stringValue(p, 'config') ?? null, values, typed,
+  };
 }
 
 async function readConfigFile(file: string): Promise<Record<string, unknown>> {
@@ -119,45 +102,6 @@ async function readConfigFile(file: string): Promise<Record<string, unknown>> {
   return value as Record<string, unknown>;
 }
 
-const pct = (x: number | null): string => (x === null ? '-' : (100 * x).toFixed(2));
-const signedPct = (x: number | null): string => (x === null ? '-' : `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)}`);
-
-/**
- * The comparison table (accuracies, BWT and forgetting in %, ECE of the final step, and the mean
- * energy AUROC of novelty detection when measured). Rows are labelled `method` (with the seed when
- * a method has several runs).
- */
-export function comparisonTable(results: readonly RunResults[]): string {
-  const withNovelty = results.some((r) => r.noveltyMean.energy !== undefined);
-  const head = ['method', 'avg acc', 'last acc', 'BWT', 'forgetting', 'ECE', 'ECE/batch', ...(withNovelty ? ['AUROC'] : []), 'time'];
-  const repeated = new Set(results.filter((r, i) => results.findIndex((q) => q.method === r.method) !== i).map((r) => r.method));
-  const rows = results.map((r) => [
-    repeated.has(r.method) ? `${r.method} seed ${r.config.seed}` : r.method,
-    pct(r.averageAccuracy),
-    pct(r.lastAccuracy),
-    signedPct(r.backwardTransfer),
-    pct(r.forgetting),
-    r.ece.dataset[r.ece.dataset.length - 1]!.toFixed(4),
-    r.ece.perBatchMean[r.ece.perBatchMean.length - 1]!.toFixed(4),
-    ...(withNovelty ? [r.noveltyMean.energy === undefined ? '-' : pct(r.noveltyMean.energy.auroc)] : []),
-    `${r.totalSeconds.toFixed(1)}s`,
-  ]);
-  const widths = head.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j]!.length)));
-  const line = (cells: string[]): string => cells.map((c, j) => (j === 0 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!))).join('  ');
-  return [line(head), ...rows.map(line)].join('\n');
-}
-
-function describeData(config: RunConfig, ds: FeaturesDataset, tasks: number): string {
-  const kind = isSynthetic(ds) ? `SYNTHETIC features (preset "${config.syntheticPreset}", not real CLIP)` : `features from ${config.data} (${ds.manifest.encoder})`;
-  const seeds = config.runs > 1 ? `seeds ${config.seed}..${config.seed + config.runs - 1}` : `seed ${config.seed}`;
-  return `${kind}: ${ds.numClasses} classes in ${tasks} tasks, D = ${ds.manifest.dim}, ${ds.train.n} train / ${ds.test.n} test, ${seeds}, eval batching ${config.evalBatching}${config.novelty ? ', novelty detection on' : ''}`;
-}
-
-/** A path as a shell word (quoted when it needs to be). */
-function shellWord(p: string): string {
-  return /^[\w@%+=:,./-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`;
-}
-
 export interface RunCommandOptions {
   /** The run's stop request (default: a new one, set by SIGINT/SIGTERM while the runs are going). */
   stop?: StopRequest;
@@ -167,66 +111,59 @@ export interface RunCommandOptions {
 
 /**
  * Entry of `clap4clip run`. Returns the exit code (0; 128 + signal number when stopped by a
- * signal, after printing how to resume); throws Clap4ClipError on bad input.
+ * signal, after printing how to resume); throws Clap4ClipError on bad input, UsageError on a bad
+ * command line.
  */
 export async function runCommand(args: string[], io: CommandIO = PROCESS_IO, options: RunCommandOptions = {}): Promise<number> {
   const parsed = parseRunArgs(args);
+  const columns = outputColumns(io.stdout as { isTTY?: boolean; columns?: number });
   if (parsed.help) {
-    io.stdout.write(runHelp() + '\n');
+    io.stdout.write(runHelp(columns) + '\n');
     return 0;
   }
+  if (parsed.json && parsed.quiet) throw new UsageError('run: --json and --quiet contradict each other (--json prints the result, --quiet nothing)');
+  const mode: OutputMode = parsed.json ? 'json' : parsed.quiet ? 'quiet' : 'text';
   const fromFile = parsed.configFile === null ? {} : await readConfigFile(parsed.configFile);
   const given = { ...fromFile, ...parsed.values };
-  const inv = parsed.resume !== null ? await resumedInvocation(parsed.resume, given, parsed) : newInvocation(given, parsed.full, parsed.force);
-  const plan = planRuns(inv);
-  const first = plan[0]!.runs[0]!.config;
-  const ds = await loadRunData(first);
-  // Every method is started for its first run before any directory is touched, so bad options fail early.
-  const firstRuns = await startFirstRuns(plan, ds);
-  io.stdout.write(`clap4clip run: ${describeData(first, ds, firstRuns[0]!.scenario.tasks.length)}\n`);
-  const lock = await prepareInvocation(inv, plan);
-
-  const stop = options.stop ?? new StopRequest();
-  const stopListening = options.stop ? () => undefined : listenForStopSignals(stop, io.stderr);
+  const sources = {
+    command: 'run', flags: parsed.typed, configFile: parsed.configFile, fileKeys: new Set(Object.keys(fromFile)),
+    implied: given['fewShot'] === true && 'fewShot' in parsed.typed
+      ? { baseClasses: '--few-shot (a first task of 60 classes)', increment: '--few-shot (tasks of 5 classes)', shots: '--few-shot (5 images per class)' }
+      : undefined,
+  };
   try {
-    const outcome = await runInvocation(inv, plan, ds, firstRuns, { stop, lock, hooks: printingHooks(io, options) });
-    if (outcome.status === 'interrupted') {
-      const of = outcome.dir !== inv.root ? ` of ${outcome.dir}` : '';
-      io.stderr.write(`clap4clip: ${outcome.interruption.message}${of}; resume with \`clap4clip run --resume ${shellWord(inv.root)}\`\n`);
-      return exitCodeFor(outcome.interruption.reason);
+    const inv = parsed.resume !== null ? await resumedInvocation(parsed.resume, given, parsed) : newInvocation(given, parsed.full, parsed.force, parsed.methods);
+    const plan = planRuns(inv);
+    const first = plan[0]!.runs[0]!.config;
+    const ds = await loadRunData(first);
+    // Every method is started for its first run before any directory is touched, so bad options fail early.
+    const firstRuns = await startFirstRuns(plan, ds);
+    const tasks = firstRuns[0]!.scenario.tasks.length;
+    if (mode === 'text') io.stdout.write(describeData(first, ds, tasks, columns) + '\n');
+    const lock = await prepareInvocation(inv, plan);
+
+    const stop = options.stop ?? new StopRequest();
+    const stopListening = options.stop ? () => undefined : listenForStopSignals(stop, io.stderr);
+    const hooks = printingHooks(io, mode, tasks, columns, options.onStep);
+    try {
+      const outcome = await runInvocation(inv, plan, ds, firstRuns, { stop, lock, hooks });
+      hooks.board?.clear();
+      if (outcome.status === 'interrupted') {
+        const of = outcome.dir !== inv.root ? ` of ${outcome.dir}` : '';
+        const resume = `clap4clip run --resume ${shellWord(inv.root)}`;
+        io.stderr.write(`clap4clip: ${outcome.interruption.message}${of}; resume with \`${resume}\`\n`);
+        if (mode === 'json') io.stdout.write(JSON.stringify({ status: 'interrupted', directory: inv.root, reason: outcome.interruption.reason, resume }) + '\n');
+        return exitCodeFor(outcome.interruption.reason);
+      }
+      const { report } = outcome;
+      if (!('file' in report)) io.stderr.write(`clap4clip: warning: the report was not written (${report.error.message}); the results are complete (\`clap4clip report ${shellWord(inv.root)}\` can write it later)\n`);
+      if (mode === 'json') io.stdout.write(JSON.stringify(runJson(inv.root, outcome.results, outcome.summaries, 'file' in report ? report.file : null)) + '\n');
+      else if (mode === 'text' && 'file' in report) io.stdout.write(`report -> ${report.file}\n`);
+    } finally {
+      stopListening();
     }
-    const { report } = outcome;
-    if ('file' in report) io.stdout.write(`report -> ${report.file}\n`);
-    else io.stderr.write(`clap4clip: warning: the report was not written (${report.error.message}); the results are complete (\`clap4clip report\` can write it later)\n`);
-  } finally {
-    stopListening();
+  } catch (err) {
+    throw inUserTerms(err, sources);
   }
   return 0;
-}
-
-const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-
-/** What the command prints of the runs: progress bars and step lines on stderr, results on stdout. */
-function printingHooks(io: CommandIO, options: RunCommandOptions): InvocationHooks {
-  return {
-    progress: (run) => progressFactory(run.config.progress, io.stderr),
-    onResume: (run, completedTask, tasks) => io.stdout.write(`  ${run.config.method}: resuming ${run.dir} after task ${completedTask + 1}/${tasks}\n`),
-    onStep: async (run, s) => {
-      const { config } = run;
-      const verbose = config.progress === 'always' || (config.progress === 'auto' && io.stderr.isTTY === true);
-      if (verbose) {
-        const p = (x: number): string => (100 * x).toFixed(2);
-        io.stderr.write(`${config.method} after task ${s.task + 1}: acc ${p(mean(s.accuracies))}% (tasks: ${s.accuracies.map(p).join(' ')}), ECE ${s.eceDataset.toFixed(4)}, ${s.seconds.total.toFixed(1)}s\n`);
-      }
-      await options.onStep?.(run.dir, s);
-    },
-    onRunDone: (run, of, res) => {
-      io.stdout.write(`  ${res.method}${of.repeated ? ` seed ${run.config.seed}` : ''}: average ${pct(res.averageAccuracy)}%, last ${pct(res.lastAccuracy)}% in ${res.totalSeconds.toFixed(1)}s -> ${path.join(run.dir, 'results.json')}\n`);
-    },
-    onRunsDone: (all, summaries) => {
-      io.stdout.write('\n' + (all[0]!.synthetic ? 'Results on SYNTHETIC features (not CLIP):\n' : '') + comparisonTable(all) + '\n');
-      io.stdout.write(`accuracies in %, BWT/forgetting in points, ECE (15 bins) of the final step: dataset-level and mean over test batches${all.some((r) => r.noveltyMean.energy) ? '; AUROC: novel data detection by energy, mean over steps' : ''}\n`);
-      for (const summary of summaries) io.stdout.write('\n' + repeatedRunsTable(summary) + '\n');
-    },
-  };
 }

@@ -4,57 +4,47 @@
  */
 import { writeFeaturesDataset } from '../../data/featuresDataset.js';
 import { generateSyntheticDataset } from '../../data/synthetic.js';
-import { didYouMean, SYNTHETIC_PRESET_NAMES, SYNTHETIC_PRESETS, type SyntheticPreset } from '../../run/config.js';
-import { Clap4ClipError } from '../../util/errors.js';
+import { SYNTHETIC_PRESET_NAMES, SYNTHETIC_PRESETS, type SyntheticPreset } from '../../run/config.js';
+import { choiceValue, intValue, JSON_OPTION, parseOrHelp, QUIET_OPTION, renderHelp, requiredValue, type CommandSpec } from '../args.js';
+import { inFlagTerms } from '../userTerms.js';
 import { PROCESS_IO, type CommandIO } from './io.js';
 
-export function synthHelp(): string {
-  return [
-    'Usage: clap4clip synth --out DIR [--seed N] [--preset tiny|benchmark|default] [--overwrite]',
-    '',
-    '  --out DIR        directory to write manifest.json, text/train/test.safetensors into',
-    '  --seed N         generator seed (default 0)',
-    `  --preset NAME    ${SYNTHETIC_PRESET_NAMES.map((p) => `${p} (${SYNTHETIC_PRESETS[p].numClasses} classes, ${SYNTHETIC_PRESETS[p].trainPerClass}/${SYNTHETIC_PRESETS[p].testPerClass} per class, D = ${SYNTHETIC_PRESETS[p].dim})`).join(', ')}; default "default"`,
-    '  --overwrite      replace a dataset already in DIR',
-  ].join('\n');
+const presetRows = SYNTHETIC_PRESET_NAMES.map((p) => `${p} (${SYNTHETIC_PRESETS[p].numClasses} classes, ${SYNTHETIC_PRESETS[p].trainPerClass}/${SYNTHETIC_PRESETS[p].testPerClass} per class, D = ${SYNTHETIC_PRESETS[p].dim})`);
+
+export const SYNTH_SPEC: CommandSpec = {
+  name: 'synth',
+  summary: 'Write the synthetic CLIP-like features dataset (the default data of `clap4clip run`) to a directory.',
+  usage: ['synth --out DIR [options]'],
+  options: [
+    { name: 'out', type: 'string', arg: 'DIR', help: 'directory to write manifest.json and text/train/test.safetensors into (required)' },
+    { name: 'seed', type: 'string', arg: 'N', help: 'generator seed', defaultText: '0' },
+    { name: 'preset', type: 'string', arg: 'NAME', help: `world size: ${presetRows.join(', ')}`, defaultText: 'default' },
+    { name: 'overwrite', type: 'boolean', help: 'replace a dataset already in DIR' },
+    JSON_OPTION,
+    QUIET_OPTION,
+  ],
+  examples: ['synth --preset tiny --out feats/tiny', 'run --data feats/tiny --increment 5 --method zeroshot --out runs/feats-tiny'],
+};
+
+export function synthHelp(columns = 80): string {
+  return renderHelp(SYNTH_SPEC, columns);
 }
 
 export async function synthCommand(args: string[], io: CommandIO = PROCESS_IO): Promise<number> {
-  let out: string | null = null;
-  let seed = 0;
-  let preset: SyntheticPreset = 'default';
-  let overwrite = false;
-  const known = ['--out', '--seed', '--preset', '--overwrite', '--help'];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const eq = arg.indexOf('=');
-    const flag = eq >= 0 ? arg.slice(0, eq) : arg;
-    const value = (): string => {
-      const v = eq >= 0 ? arg.slice(eq + 1) : args[++i];
-      if (v === undefined) throw new Clap4ClipError(`synth: option ${flag} needs a value`);
-      return v;
-    };
-    if (flag === '--help' || flag === '-h') {
-      io.stdout.write(synthHelp() + '\n');
-      return 0;
-    } else if (flag === '--out') out = value();
-    else if (flag === '--seed') {
-      const v = value();
-      if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new Clap4ClipError(`synth: --seed must be a non-negative integer, got "${v}"`);
-      seed = Number(v);
-    } else if (flag === '--preset') {
-      const v = value();
-      if (!(SYNTHETIC_PRESET_NAMES as string[]).includes(v)) throw new Clap4ClipError(`synth: --preset must be one of [${SYNTHETIC_PRESET_NAMES.join(', ')}], got "${v}"`);
-      preset = v as SyntheticPreset;
-    } else if (flag === '--overwrite') overwrite = true;
-    else {
-      const hint = didYouMean(flag, known);
-      throw new Clap4ClipError(`synth: unknown option ${flag}${hint ? ` (did you mean ${hint}?)` : ''}; see clap4clip synth --help`);
-    }
+  const p = parseOrHelp(SYNTH_SPEC, args);
+  if (p.help) {
+    io.stdout.write(synthHelp() + '\n');
+    return 0;
   }
-  if (out === null) throw new Clap4ClipError('synth: --out DIR is required');
+  const out = requiredValue(SYNTH_SPEC, p, 'out');
+  const seed = intValue(SYNTH_SPEC, p, 'seed', 0) ?? 0;
+  const preset: SyntheticPreset = choiceValue(SYNTH_SPEC, p, 'preset', SYNTHETIC_PRESET_NAMES) ?? 'default';
   const ds = generateSyntheticDataset({ ...SYNTHETIC_PRESETS[preset], seed });
-  await writeFeaturesDataset(out, ds, { overwrite });
-  io.stdout.write(`wrote synthetic features (preset "${preset}", seed ${seed}): ${ds.numClasses} classes, ${ds.train.n} train / ${ds.test.n} test, D = ${ds.manifest.dim} -> ${out}\n`);
+  await writeFeaturesDataset(out, ds, { overwrite: p.values['overwrite'] === true }).catch((err: unknown) => {
+    throw inFlagTerms(err, '{ overwrite: true }', '--overwrite');
+  });
+  const result = { directory: out, preset, seed, classes: ds.numClasses, train: ds.train.n, test: ds.test.n, dim: ds.manifest.dim };
+  if (p.values['json'] === true) io.stdout.write(JSON.stringify(result) + '\n');
+  else if (p.values['quiet'] !== true) io.stdout.write(`wrote synthetic features (preset "${preset}", seed ${seed}): ${ds.numClasses} classes, ${ds.train.n} train / ${ds.test.n} test, D = ${ds.manifest.dim} -> ${out}\n`);
   return 0;
 }

@@ -53,7 +53,7 @@
  */
 import type { Rng } from '../../engine/random.js';
 import { Tensor } from '../../engine/tensor.js';
-import { gatherFeatures } from '../../run/evaluate.js';
+import { gatherFeatures } from '../../data/gatherFeatures.js';
 import { Clap4ClipError, DataError } from '../../util/errors.js';
 import type { Method, MethodSetup, MethodState, MethodTraits, Prediction, StepResult, TaskClasses, TaskData, TaskInfo, TensorSource } from '../method.js';
 import { savedTensor } from '../state.js';

@@ -40,9 +40,13 @@ export async function holdsOnlyLeftovers(dir: string): Promise<boolean> {
 export async function checkDirectories(inv: Invocation, plan: MethodRuns[], previous: RecordedInvocation | null): Promise<void> {
   if (previous !== null) {
     const layout = previous.layout !== inv.layout;
+    const listOf = (r: RecordedInvocation): string => (r.config.kind === 'comparison' ? r.config.methods.join(',') : '');
+    const methods = !layout && listOf(previous) !== listOf(inv);
     const diffs = [
       ...(layout ? [`layout (${previous.layout} -> ${inv.layout})`] : []),
-      ...diffConfigs(settingsOf(previous.config), settingsOf(inv.config)).map((d) => describeDifferences([d])),
+      ...(methods ? [`methods (${listOf(previous)} -> ${listOf(inv)})`] : []),
+      // A comparison's settings name a method only as the holder of the options: the list says what runs.
+      ...diffConfigs(settingsOf(previous.config), settingsOf(inv.config)).filter((d) => !(d.key === 'method' && inv.layout === 'comparison')).map((d) => describeDifferences([d])),
     ];
     if (diffs.length > 0) {
       throw new Clap4ClipError(inv.resume

@@ -52,7 +52,7 @@ export async function executeRun(dataset: FeaturesDataset, run: PlannedRun, opts
     stop: opts.stop,
     scenario: opts.scenario,
   });
-  const results = summarizeRun(config, dataset, method.name, loop);
+  const results = summarizeRun(config, dataset, method.name, loop, method.notes);
   await writeRunResults(dir, results);
   return results;
 }

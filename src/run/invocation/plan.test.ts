@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { planRuns, resolveInvocationConfig, settingsOf } from './plan.js';
+import { COMPARED_METHODS, planRuns, resolveInvocationConfig, settingsOf } from './plan.js';
 import { newInvocation } from './request.js';
 
 test('a comparison resolves one config per compared method; method options go to clap alone', () => {
-  const config = resolveInvocationConfig(true, { syntheticPreset: 'tiny', epochs: 2, methodOptions: { beta: 15 } });
+  const config = resolveInvocationConfig(COMPARED_METHODS, { syntheticPreset: 'tiny', epochs: 2, methodOptions: { beta: 15 } });
   assert.equal(config.kind, 'comparison');
   if (config.kind !== 'comparison') return;
   assert.deepEqual(config.configs.map((c) => c.method), ['zeroshot', 'clip-adapter', 'clap']);
@@ -13,7 +13,7 @@ test('a comparison resolves one config per compared method; method options go to
   assert.ok(config.configs.every((c) => c.epochs === 2 && c.syntheticPreset === 'tiny'));
   assert.equal(settingsOf(config).method, 'clap', 'two comparisons compare by the config holding every given key');
   // A bad key is reported as for one run (from the options method's config, resolved first).
-  assert.throws(() => resolveInvocationConfig(true, { epoch: 2 }), /config: unknown key "epoch" \(did you mean "epochs"\?\)/);
+  assert.throws(() => resolveInvocationConfig(COMPARED_METHODS, { epoch: 2 }), /config: unknown key "epoch" \(did you mean "epochs"\?\)/);
 });
 
 test('planRuns: one run in the directory itself, repeated runs per seed, a comparison per method and seed', () => {

@@ -12,13 +12,20 @@
  * seeds are that config with their seed and directory.
  */
 import * as path from 'node:path';
+import { METHOD_NAMES } from '../../methods/registry.js';
+import { Clap4ClipError } from '../../util/errors.js';
 import { resolveRunConfig, type MethodName, type RunConfig } from '../config.js';
 import { runDirName } from '../repeatedRuns.js';
 
-/** Methods compared when no --method is given, in the order they run. */
+/** Methods compared when neither --method nor --methods is given, in the order they run. */
 export const COMPARED_METHODS: MethodName[] = ['zeroshot', 'clip-adapter', 'clap'];
-/** The compared method the given method options are for (the others take none). */
+/**
+ * The method flat (not keyed by method name) method options go to in a comparison, as before
+ * comparisons took keyed options; it must be compared.
+ */
 export const COMPARISON_OPTIONS_METHOD: MethodName = 'clap';
+/** The comparison an invocation record without a "methods" list ran (written before --methods existed). */
+export const RECORDED_DEFAULT_METHODS: readonly MethodName[] = Object.freeze(['zeroshot', 'clip-adapter', 'clap']);
 
 /** How an invocation's runs sit in its directory (named so in error messages). */
 export type InvocationLayout = 'one run' | 'repeated runs' | 'comparison';
@@ -31,14 +38,19 @@ export interface MethodConfig {
 
 /**
  * A comparison: every compared method on the same data, protocol and seeds. The configs differ
- * only in `method` and `methodOptions`: the given method options go to `optionsMethod` alone, so
- * its config holds every setting given (it is what two comparisons are compared by).
+ * only in `method` and `methodOptions` (`comparisonOptions` says how the given options are split).
  */
 export interface ComparisonConfig {
   kind: 'comparison';
-  /** One config per compared method (its first seed), in `COMPARED_METHODS` order. */
+  /** The compared methods, in the order they run (--methods, or COMPARED_METHODS). */
+  methods: readonly MethodName[];
+  /** One config per compared method (its first seed), in `methods` order. */
   configs: readonly RunConfig[];
-  optionsMethod: MethodName;
+  /**
+   * Every setting given, with the method options as given: what two comparisons are compared by
+   * (method = the options method of flat options, else the first compared method).
+   */
+  settings: RunConfig;
 }
 
 export type InvocationConfig = MethodConfig | ComparisonConfig;
@@ -64,29 +76,77 @@ export interface Invocation extends RecordedInvocation {
   recorded?: RecordedInvocation | null;
 }
 
-/**
- * `partial` resolved into the configs of its runs: one config, or (`compare`) one per compared
- * method. The options method is resolved first: its config carries every given key, so a bad key
- * is reported as for a single run. Throws Clap4ClipError.
- */
-export function resolveInvocationConfig(compare: boolean, partial: Record<string, unknown>): InvocationConfig {
-  if (!compare) return { kind: 'method', config: resolveRunConfig(partial) };
-  const optionsMethod = COMPARISON_OPTIONS_METHOD;
-  const withOptions = resolveRunConfig({ ...partial, method: optionsMethod });
-  const configs = COMPARED_METHODS.map((m) => (m === optionsMethod ? withOptions : resolveRunConfig({ ...partial, method: m, methodOptions: {} })));
-  return { kind: 'comparison', configs, optionsMethod };
+const isMethodName = (m: string): m is MethodName => (METHOD_NAMES as readonly string[]).includes(m);
+
+/** Checks a --methods list: known names, no repeats, at least one. Throws Clap4ClipError. */
+export function checkMethodList(methods: readonly string[]): MethodName[] {
+  if (methods.length === 0) throw new Clap4ClipError('--methods needs at least one method name (e.g. --methods simplecil,ranpac)');
+  for (const [i, m] of methods.entries()) {
+    if (!isMethodName(m)) throw new Clap4ClipError(`--methods: unknown method "${m}": must be one of [${METHOD_NAMES.join(', ')}]`);
+    if (methods.indexOf(m) !== i) throw new Clap4ClipError(`--methods names "${m}" twice`);
+  }
+  return methods.filter(isMethodName);
 }
 
-/** The config holding every setting of `config` (a comparison's: its options method's). */
+/**
+ * The method options of each compared method, from the options given to a comparison:
+ * - keyed by method name, e.g. {"clap": {"beta": 15}, "ranpac": {"M": 2000}}: each compared
+ *   method gets its own entry ({} when absent); a key naming a method not compared is an error;
+ * - flat (no key is a method name), e.g. {"beta": 15}: all of it goes to clap, which must be
+ *   compared (the form comparisons took before keyed options);
+ * a mix of both is an error.
+ */
+export function comparisonOptions(methods: readonly MethodName[], given: unknown): { perMethod: Record<string, unknown>[]; flat: boolean } {
+  const none = { perMethod: methods.map(() => ({})), flat: false };
+  if (given === undefined || given === null || typeof given !== 'object' || Array.isArray(given)) return none; // resolveRunConfig reports a bad type
+  const keys = Object.keys(given);
+  if (keys.length === 0) return none;
+  const named = keys.filter(isMethodName);
+  const example = `e.g. {${JSON.stringify(methods[0])}: {...}}`;
+  if (named.length === 0) {
+    if (!methods.includes(COMPARISON_OPTIONS_METHOD)) {
+      throw new Clap4ClipError(`config: in a comparison, "methodOptions" is a JSON object keyed by method name (${example}); ${JSON.stringify(keys[0])} is not one of the compared methods [${methods.join(', ')}]`);
+    }
+    return { perMethod: methods.map((m) => (m === COMPARISON_OPTIONS_METHOD ? { ...given } : {})), flat: true };
+  }
+  if (named.length !== keys.length) {
+    const stray = keys.find((k) => !isMethodName(k))!;
+    throw new Clap4ClipError(`config: "methodOptions" mixes method names and option names (${JSON.stringify(stray)}); in a comparison key every option by its method, ${example}`);
+  }
+  const out = methods.map((m) => {
+    const v = (given as Record<string, unknown>)[m];
+    if (v === undefined) return {};
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Clap4ClipError(`config: "methodOptions.${m}" must be a JSON object of ${m}'s options, got ${JSON.stringify(v)}`);
+    return { ...(v as object) };
+  });
+  for (const k of named) if (!methods.includes(k)) throw new Clap4ClipError(`config: "methodOptions" has options for ${k}, which is not compared (compared: ${methods.join(', ')})`);
+  return { perMethod: out, flat: false };
+}
+
+/**
+ * `partial` resolved into the configs of its runs: one config, or (`methods`: a comparison) one
+ * per compared method. The settings config is resolved first, so a bad key is reported as for a
+ * single run. Throws Clap4ClipError.
+ */
+export function resolveInvocationConfig(methods: readonly string[] | null, partial: Record<string, unknown>): InvocationConfig {
+  if (methods === null) return { kind: 'method', config: resolveRunConfig(partial) };
+  const list = checkMethodList(methods);
+  const { perMethod, flat } = comparisonOptions(list, partial['methodOptions']);
+  const settings = resolveRunConfig({ ...partial, method: flat ? COMPARISON_OPTIONS_METHOD : list[0] });
+  const configs = list.map((m, i) => ({ ...settings, method: m, methodOptions: perMethod[i]! }));
+  return { kind: 'comparison', methods: list, configs, settings };
+}
+
+/** The config holding every setting of `config` (a comparison's: see `ComparisonConfig.settings`). */
 export function settingsOf(config: InvocationConfig): RunConfig {
   if (config.kind === 'method') return config.config;
-  return config.configs.find((c) => c.method === config.optionsMethod)!;
+  return config.settings;
 }
 
 /** `config` with every run's `out` set to `root` (the planned runs then move it to their directory). */
 export function withOut(config: InvocationConfig, root: string): InvocationConfig {
   if (config.kind === 'method') return { ...config, config: { ...config.config, out: root } };
-  return { ...config, configs: config.configs.map((c) => ({ ...c, out: root })) };
+  return { ...config, configs: config.configs.map((c) => ({ ...c, out: root })), settings: { ...config.settings, out: root } };
 }
 
 /** One run directory of the invocation. */

@@ -9,7 +9,7 @@ import { writeJsonAtomic } from '../../util/atomicWrite.js';
 import { Clap4ClipError, DataError } from '../../util/errors.js';
 import { readFailure } from '../../util/inputFile.js';
 import { readRunConfig } from '../runDirectory.js';
-import { resolveInvocationConfig, type InvocationConfig, type Invocation, type RecordedInvocation } from './plan.js';
+import { RECORDED_DEFAULT_METHODS, resolveInvocationConfig, type InvocationConfig, type Invocation, type RecordedInvocation } from './plan.js';
 
 export const INVOCATION_FILE = 'invocation.json';
 const INVOCATION_FORMAT = 'clap4clip-invocation';
@@ -22,7 +22,8 @@ export async function writeInvocation(inv: Invocation): Promise<void> {
   } catch (err) {
     throw new Clap4ClipError(`cannot create the run directory (${(err as Error).message})`, { file: inv.root, cause: err });
   }
-  await writeJsonAtomic(path.join(inv.root, INVOCATION_FILE), { format: INVOCATION_FORMAT, version: 1, compare: inv.layout === 'comparison', config: inv.partial });
+  const methods = inv.config.kind === 'comparison' ? { methods: inv.config.methods } : {};
+  await writeJsonAtomic(path.join(inv.root, INVOCATION_FILE), { format: INVOCATION_FORMAT, version: 1, compare: inv.layout === 'comparison', ...methods, config: inv.partial });
 }
 
 /**
@@ -56,9 +57,14 @@ export async function readInvocation(dir: string): Promise<RecordedInvocation | 
   if (typeof compare !== 'boolean') throw new DataError(file, `"compare" must be true or false, got ${JSON.stringify(compare)}`);
   const partial = o['config'];
   if (partial === null || typeof partial !== 'object' || Array.isArray(partial)) throw new DataError(file, '"config" must be a JSON object');
+  // A comparison lists its methods; records written before --methods existed ran the first default list.
+  const methods = o['methods'] ?? (compare ? RECORDED_DEFAULT_METHODS : undefined);
+  if (methods !== undefined && (!compare || !Array.isArray(methods) || !methods.every((m) => typeof m === 'string'))) {
+    throw new DataError(file, `"methods" must be a list of method names, and only in a comparison (got ${JSON.stringify(methods)} with "compare" ${compare})`);
+  }
   let resolved: InvocationConfig;
   try {
-    resolved = resolveInvocationConfig(compare, partial as Record<string, unknown>);
+    resolved = resolveInvocationConfig(compare ? (methods as string[]) : null, partial as Record<string, unknown>);
   } catch (err) {
     if (err instanceof Clap4ClipError) throw new DataError(file, `"config" is invalid: ${err.message}`, { cause: err });
     throw err;

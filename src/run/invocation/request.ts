@@ -24,15 +24,17 @@ function timestamp(): string {
 
 /**
  * A new invocation of `given` (config file + flags) over the benchmark defaults (`full`: the full
- * synthetic protocol instead). Without `method` it is a comparison; its directory defaults to
+ * synthetic protocol instead). With `methods` (--methods) it compares those; without them and
+ * without `method` it compares COMPARED_METHODS. Its directory defaults to
  * `runs/<method or compare>-<time>`.
  */
-export function newInvocation(given: Record<string, unknown>, full: boolean, force: boolean): Invocation {
+export function newInvocation(given: Record<string, unknown>, full: boolean, force: boolean, methods: readonly string[] | null = null): Invocation {
   const isSyntheticData = (given['data'] ?? DEFAULT_RUN_CONFIG.data) === 'synthetic';
   if (full && !isSyntheticData) throw new Clap4ClipError('run: --full selects the full synthetic protocol; it cannot be combined with a data directory');
+  if (methods !== null && given['method'] !== undefined) throw new Clap4ClipError(`run: --method ${given['method']} and --methods ${methods.join(',')} contradict each other (one method, or a comparison)`);
   const partial: Record<string, unknown> = { ...(isSyntheticData && !full ? QUICK_BENCHMARK : {}), ...given };
   const compare = given['method'] === undefined;
-  const config = resolveInvocationConfig(compare, partial);
+  const config = resolveInvocationConfig(compare ? (methods ?? COMPARED_METHODS) : null, partial);
   const settings = settingsOf(config);
   const root = settings.out ?? path.join('runs', `${compare ? 'compare' : settings.method}-${timestamp()}`);
   partial['out'] = root;
@@ -44,7 +46,7 @@ export function newInvocation(given: Record<string, unknown>, full: boolean, for
  * The invocation recorded in `root` (config.json of one run, or invocation.json), with `given`
  * over it: a key that changes results is refused later (`checkDirectories`), naming it.
  */
-export async function resumedInvocation(root: string, given: Record<string, unknown>, flags: { force: boolean; full: boolean }): Promise<Invocation> {
+export async function resumedInvocation(root: string, given: Record<string, unknown>, flags: { force: boolean; full: boolean; methods?: readonly string[] | null }): Promise<Invocation> {
   if (flags.force) throw new Clap4ClipError('--force and --resume contradict each other: --resume continues a run, --force replaces it');
   if (flags.full) throw new Clap4ClipError('run: --full cannot be combined with --resume (a resumed run keeps its own config)');
   const out = given['out'];
@@ -53,10 +55,17 @@ export async function resumedInvocation(root: string, given: Record<string, unkn
   if (stored === null) {
     throw new Clap4ClipError(`nothing to resume: no ${CONFIG_FILE} or ${INVOCATION_FILE} here (a run stopped before it wrote either starts again with its original command)`, { file: root });
   }
-  const compare = stored.layout === 'comparison';
-  if (compare && given['method'] !== undefined) {
-    throw new Clap4ClipError(`cannot resume with a changed config; differing keys: method (comparison of ${COMPARED_METHODS.join(', ')} -> ${JSON.stringify(given['method'])})`, { file: root });
+  const recorded = stored.config.kind === 'comparison' ? stored.config.methods : null;
+  const methods = flags.methods ?? null;
+  if (recorded !== null && given['method'] !== undefined) {
+    throw new Clap4ClipError(`cannot resume with a changed config; differing keys: method (comparison of ${recorded.join(', ')} -> ${JSON.stringify(given['method'])})`, { file: root });
+  }
+  if (recorded === null && methods !== null) {
+    throw new Clap4ClipError(`cannot resume with a changed config: --methods ${methods.join(',')} asks for a comparison, and this directory holds ${stored.layout === 'one run' ? 'one run' : 'repeated runs'} of ${settingsOf(stored.config).method}`, { file: root });
+  }
+  if (recorded !== null && methods !== null && methods.join(',') !== recorded.join(',')) {
+    throw new Clap4ClipError(`cannot resume with a changed config; differing keys: methods (${recorded.join(',')} -> ${methods.join(',')}) (resume with the run's own list, or start over with --force)`, { file: root });
   }
   const partial = { ...stored.partial, ...given, out: root };
-  return { root, layout: stored.layout, partial, config: resolveInvocationConfig(compare, partial), resume: true, force: false, recorded: stored };
+  return { root, layout: stored.layout, partial, config: resolveInvocationConfig(recorded, partial), resume: true, force: false, recorded: stored };
 }
