@@ -1,6 +1,6 @@
 /**
  * The CLAP-shaped training step of engine-notes.md, the same computation as
- * `../shared/bench/torch_step.py`: VGA (one decoder layer, dropout on) over C class texts with the
+ * `bench/torch_step.py`: VGA (one decoder layer, dropout on) over C class texts with the
  * batch's B image features as memory, a pair of linear distribution encoders, T samples, logits,
  * CE + KL, backward, SGD. Phases are timed separately.
  */
@@ -14,7 +14,8 @@ import { Tensor } from '../src/engine/tensor.js';
 
 export interface StepShape { classes: number; batch: number; samples: number; dim: number; ffDim?: number }
 
-export interface PhaseTimes { noise: number; vga: number; head: number; backward: number; optimizer: number; total: number }
+/** Wall ms of each phase and of the step, and the process's CPU ms over the step (all threads). */
+export interface PhaseTimes { noise: number; vga: number; head: number; backward: number; optimizer: number; total: number; cpu: number }
 
 export function createClapStep(shape: StepShape, seed = 0) {
   const { classes: C, batch: B, samples: T, dim: D } = shape;
@@ -38,6 +39,7 @@ export function createClapStep(shape: StepShape, seed = 0) {
 
   /** One training step; returns the loss and the time of each phase in ms. */
   function step(): { loss: number; times: PhaseTimes } {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     noiseRng.fillNormal(eps);
     const t1 = performance.now();
@@ -58,7 +60,9 @@ export function createClapStep(shape: StepShape, seed = 0) {
     const t4 = performance.now();
     sgd.step();
     const t5 = performance.now();
-    return { loss: loss.item(), times: { noise: t1 - t0, vga: t2 - t1, head: t3 - t2, backward: t4 - t3, optimizer: t5 - t4, total: t5 - t0 } };
+    const c = process.cpuUsage(c0);
+    const cpu = (c.user + c.system) / 1e3;
+    return { loss: loss.item(), times: { noise: t1 - t0, vga: t2 - t1, head: t3 - t2, backward: t4 - t3, optimizer: t5 - t4, total: t5 - t0, cpu } };
   }
   return { step, parameterCount: params.reduce((n, p) => n + p.size, 0) };
 }

@@ -1,35 +1,38 @@
 /**
  * `npm run bench`: engine figures written as JSON (in --out DIR, ./bench-results by default).
- *   - the CLAP-shaped training step (C = 100, B = 32, T = 20, D = 512), median and per phase,
- *     against PyTorch on one OpenBLAS thread measured in the same run (ratio < 1 = faster);
- *   - matrix-product throughput of the onnxruntime path.
+ *   - the CLAP-shaped training step (C = 100, B = 32, T = 20, D = 512), median and per phase, wall
+ *     and CPU time, against PyTorch on one OpenBLAS thread measured in the same run, as shipped and
+ *     with the launcher's malloc settings (ratio < 1 = faster), and the step in a child without
+ *     those settings (engine.json); matrix-product throughput of the onnxruntime path.
+ *   - the step for C = 100..1000, T = 1..20, D = 512/768, each with its PyTorch twin (scaling.json;
+ *     min(--steps, 10) steps per shape).
  *   - the full CIFAR-100-sized protocol on synthetic features per method (wall time, peak memory;
  *     CLAP against the reference's 907 s), protocol.json; --methods a,b picks them (default: all).
  *   - float64 Cholesky factorisation and solve (src/linalg) at n = 1000 and 4000, the sizes of
  *     RanPAC's lambda search (linalg.json).
  *   - feature extraction on a random ViT-B/16-sized vision tower at batch 32: images per second of
  *     the full pipeline (decode, preprocess, encode) and of bare onnxruntime (features.json).
- * Options: see BENCH_SPEC (`clap4clip bench --help`); the JSON files go to --out DIR (./bench-results).
+ * Options: see BENCH_SPEC (`clap4clip bench --help`); the JSON files go to --out DIR (./bench-results);
+ * `node dist/bench/table.js DIR` prints them as the README's performance tables.
  */
-import { mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import { gemm } from '../src/engine/ops/matmul.js';
 import { writeJsonAtomic } from '../src/util/atomicWrite.js';
 import { choiceValue, intValue, parseOrHelp, renderHelp, stringValue } from '../src/cli/args.js';
 import { BENCH_PARTS as PARTS, BENCH_SPEC } from '../src/cli/commands/benchSpec.js';
 import { createClapStep, type PhaseTimes } from './clapStep.js';
-import { measureTorchStep } from './torchReference.js';
+import { measureTorchStep, type TorchResult } from './torchReference.js';
 import { MALLOC_TUNABLES } from '../src/cli/mallocTunables.js';
 import { measureProtocol, type ProtocolMeasurement } from './protocol.js';
 import { METHOD_NAMES } from '../src/methods/registry.js';
 import { UsageError } from '../src/cli/args.js';
 import { benchLinalg } from './linalg.js';
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+import { measureScaling } from './scaling.js';
+import { median } from './stats.js';
 
 function gemmThroughput(m: number, k: number, n: number): number {
   const a = new Float32Array(m * k).fill(0.5), b = new Float32Array(k * n).fill(0.25);
@@ -65,6 +68,7 @@ export async function runBench(args: string[], io: { stdout: { write(s: string):
   for (const m of methods) if (!(METHOD_NAMES as readonly string[]).includes(m)) throw new UsageError(`bench: --methods: unknown method "${m}": must be one of [${METHOD_NAMES.join(', ')}]`);
   const written: Record<string, string> = {};
   if (only === undefined || only === 'engine') written['engine'] = await benchEngine(opts);
+  if (only === undefined || only === 'scaling') written['scaling'] = await benchScaling(opts);
   if (only === undefined || only === 'features') written['features'] = await benchFeatures(opts);
   if (only === undefined || only === 'linalg') written['linalg'] = await benchLinalg(join(opts.out, 'linalg.json'), opts.log);
   if (only === undefined || only === 'protocol') written['protocol'] = await benchProtocol(opts, methods);
@@ -85,16 +89,33 @@ async function benchFeatures(opts: BenchOptions): Promise<string> {
   return out;
 }
 
+/** Run options a method's protocol figure needs to be the authors' setting (RAPF trains CIFAR-100 at batch 100). */
+const PROTOCOL_ARGS: Readonly<Record<string, readonly string[]>> = { rapf: ['--batch-size', '100'] };
+
+async function benchScaling(opts: BenchOptions): Promise<string> {
+  const out = join(opts.out, 'scaling.json');
+  const steps = Math.min(opts.steps, 10);
+  opts.log('step cost against classes, samples and feature width, each with its PyTorch twin (a few minutes)...');
+  const rows = measureScaling(steps, opts.withTorch);
+  for (const r of rows) {
+    opts.log(`C=${r.classes} T=${r.samples} D=${r.dim}: ${r.ms.toFixed(1)} ms, PyTorch ${r.torchMs?.toFixed(1) ?? 'n/a'} ms, ratio ${r.ratioToTorch?.toFixed(2) ?? 'n/a'} (CPU ratio ${r.cpuRatioToTorch?.toFixed(2) ?? 'n/a'})`);
+  }
+  mkdirSync(dirname(out), { recursive: true });
+  await writeJsonAtomic(out, { date: new Date().toISOString(), batch: 32, steps, torchMallocTunables: true, rows });
+  opts.log(`wrote ${out}`);
+  return out;
+}
+
 async function benchProtocol(opts: BenchOptions, methods: readonly string[]): Promise<string> {
   const out = join(opts.out, 'protocol.json');
   const runs: ProtocolMeasurement[] = [];
   for (const method of methods) {
     opts.log(`full CIFAR-100-sized protocol with ${method} on synthetic features...`);
     // Novelty detection is this project's addition: off, so the workload is the reference's.
-    const m = await measureProtocol(method, ['--no-novelty']);
+    const m = await measureProtocol(method, ['--no-novelty', ...(PROTOCOL_ARGS[method] ?? [])]);
     runs.push(m);
     const ref = m.referencePyTorchSeconds === null ? '' : ` (reference PyTorch ${m.referencePyTorchSeconds} s)`;
-    opts.log(`protocol ${method}: ${m.wallSeconds.toFixed(0)} s wall${ref}, peak RSS ${m.peakRssMB.toFixed(0)} MB, average ${(100 * m.averageAccuracy).toFixed(2)} / last ${(100 * m.lastAccuracy).toFixed(2)} (synthetic)`);
+    opts.log(`protocol ${method}: ${m.wallSeconds.toFixed(0)} s wall${ref}, CPU ${m.cpuSeconds.toFixed(0)} s, tasks ${m.secondsPerTask.map((t) => t.toFixed(0)).join('/')} s, peak RSS ${m.peakRssMB.toFixed(0)} MB, average ${(100 * m.averageAccuracy).toFixed(2)} / last ${(100 * m.lastAccuracy).toFixed(2)} (synthetic)`);
     // Written after every method: a long bench stopped part-way keeps what it measured.
     mkdirSync(dirname(out), { recursive: true });
     await writeJsonAtomic(out, { date: new Date().toISOString(), synthetic: true, methods: runs });
@@ -103,12 +124,28 @@ async function benchProtocol(opts: BenchOptions, methods: readonly string[]): Pr
   return out;
 }
 
+/** Median wall and CPU ms of the step in a child process whose environment lacks the malloc settings. */
+function stepWithoutMallocTunables(steps: number, warmup: number, stepMs: number): { medianMs: number; cpuMedianMs: number; ratioToWithSettings: number } | { unavailable: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'clap4clip-bench-'));
+  const env = { ...process.env };
+  for (const k of Object.keys(MALLOC_TUNABLES)) delete env[k];
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--only', 'engine', '--no-torch', '--quiet', '--steps', String(steps), '--warmup', String(warmup), '--out', dir], { encoding: 'utf8', env });
+  try {
+    if (child.status !== 0) return { unavailable: `child failed: ${child.stderr.slice(-500)}` };
+    const r = JSON.parse(readFileSync(join(dir, 'engine.json'), 'utf8')) as { clapStep: { medianMs: number; cpuMedianMs: number } };
+    const { medianMs, cpuMedianMs } = r.clapStep;
+    return { medianMs, cpuMedianMs, ratioToWithSettings: medianMs / stepMs };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function benchEngine(opts: BenchOptions): Promise<string> {
   const { steps, warmup, withTorch } = opts;
   const out = join(opts.out, 'engine.json');
   const shape = { classes: 100, batch: 32, samples: 20, dim: 512 };
 
-  const skipped = { unavailable: 'skipped (--no-torch)' };
+  const skipped: TorchResult = { unavailable: 'skipped (--no-torch)' };
   const torchBefore = withTorch ? measureTorchStep(steps) : skipped;
   const torchTunedBefore = withTorch ? measureTorchStep(steps, { mallocTunables: true }) : skipped;
   const { step, parameterCount } = createClapStep(shape);
@@ -126,23 +163,31 @@ async function benchEngine(opts: BenchOptions): Promise<string> {
   const torchTunedAfter = withTorch ? measureTorchStep(steps, { mallocTunables: true }) : skipped;
   const phaseMedians = Object.fromEntries(Object.keys(phases[0]!).map((k) => [k, median(phases.map((p) => p[k as keyof PhaseTimes]))]));
   const stepMs = phaseMedians['total']!;
-  const meanOf = (a: object, b: object) => ('medianMs' in a && 'medianMs' in b ? ((a.medianMs as number) + (b.medianMs as number)) / 2 : null);
-  const torchMs = meanOf(torchBefore, torchAfter);
-  const torchTunedMs = meanOf(torchTunedBefore, torchTunedAfter);
+  const cpuMs = phaseMedians['cpu']!;
+  const meanOf = (a: TorchResult, b: TorchResult, key: 'medianMs' | 'cpuMedianMs') => ('medianMs' in a && 'medianMs' in b ? (a[key] + b[key]) / 2 : null);
+  const torchMs = meanOf(torchBefore, torchAfter, 'medianMs');
+  const torchTunedMs = meanOf(torchTunedBefore, torchTunedAfter, 'medianMs');
+  const torchTunedCpuMs = meanOf(torchTunedBefore, torchTunedAfter, 'cpuMedianMs');
   const mallocTunables = Object.keys(MALLOC_TUNABLES).every((k) => process.env[k] !== undefined);
   const result = {
     date: new Date().toISOString(),
     shape,
     parameterCount,
     steps,
-    clapStep: { medianMs: stepMs, phasesMedianMs: phaseMedians, lastLoss: loss, rssGrowthMB: (rssAfter - rssBefore) / 2 ** 20 },
+    clapStep: { medianMs: stepMs, cpuMedianMs: cpuMs, phasesMedianMs: phaseMedians, lastLoss: loss, rssGrowthMB: (rssAfter - rssBefore) / 2 ** 20 },
     engineMallocTunables: mallocTunables,
+    // The same step in a child started without the malloc settings: what a library user who
+    // starts Node plainly gets (ratio > 1 = slower than with the settings).
+    withoutMallocTunables: mallocTunables ? stepWithoutMallocTunables(steps, warmup, stepMs) : null,
     // PyTorch as users run it (glibc's default malloc): the comparison the issue asks for.
     torch: { before: torchBefore, after: torchAfter, medianMs: torchMs },
     ratioToTorch: torchMs === null ? null : stepMs / torchMs,
     // PyTorch with the same malloc settings as this engine's launcher.
     torchWithMallocTunables: { before: torchTunedBefore, after: torchTunedAfter, medianMs: torchTunedMs },
     ratioToTorchWithMallocTunables: torchTunedMs === null ? null : stepMs / torchTunedMs,
+    // The same comparison in process CPU time per step (all threads), which a busy machine's
+    // time-slicing does not inflate.
+    cpuRatioToTorchWithMallocTunables: torchTunedCpuMs === null ? null : cpuMs / torchTunedCpuMs,
     gemmGflops: {
       '512x512x512': gemmThroughput(512, 512, 512),
       '100x512x2048': gemmThroughput(100, 512, 2048),
@@ -154,7 +199,7 @@ async function benchEngine(opts: BenchOptions): Promise<string> {
   const ratio = result.ratioToTorch === null ? 'n/a' : result.ratioToTorch.toFixed(2);
   opts.log(`CLAP step: ${stepMs.toFixed(1)} ms median (${Object.entries(phaseMedians).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')})`);
   opts.log(`PyTorch 1 thread: ${torchMs === null ? JSON.stringify(torchBefore) : `${torchMs.toFixed(1)} ms`}; ratio ${ratio}`);
-  if (torchTunedMs !== null) opts.log(`PyTorch 1 thread with the same malloc settings: ${torchTunedMs.toFixed(1)} ms; ratio ${(stepMs / torchTunedMs).toFixed(2)}`);
+  if (torchTunedMs !== null) opts.log(`PyTorch 1 thread with the same malloc settings: ${torchTunedMs.toFixed(1)} ms; ratio ${(stepMs / torchTunedMs).toFixed(2)} (CPU time: ${cpuMs.toFixed(1)} / ${torchTunedCpuMs!.toFixed(1)} ms, ratio ${(cpuMs / torchTunedCpuMs!).toFixed(2)})`);
   opts.log(`wrote ${out}`);
   return out;
 }

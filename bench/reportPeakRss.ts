@@ -1,4 +1,7 @@
-// Preloaded into a benchmark child (`node --import`): prints the process's peak resident memory.
+// Preloaded into a benchmark child (`node --import`): prints the process's peak resident memory
+// and its CPU seconds (user + system, all threads: on a shared machine the figure that
+// time-slicing does not inflate).
 process.on('exit', () => {
-  process.stderr.write(`peak-rss-mb=${(process.resourceUsage().maxRSS / 1024).toFixed(1)}\n`);
+  const u = process.resourceUsage();
+  process.stderr.write(`peak-rss-mb=${(u.maxRSS / 1024).toFixed(1)} cpu-seconds=${((u.userCPUTime + u.systemCPUTime) / 1e6).toFixed(2)}\n`);
 });

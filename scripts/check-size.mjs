@@ -9,8 +9,9 @@ const LIMIT = 420; // "about 400"
 // (micrograd / tinygrad spirit): every op with its backward right below it. A budget for the whole
 // folder keeps growth a decision: raise it in the same change that needs it, saying why, rather
 // than letting fused variants and special cases pile up. Set a little above the size after the
-// ops/fused tidy-up (2755 lines).
-const ENGINE_LIMIT = 2800;
+// ops/fused tidy-up (2755 lines); raised by 80 for Adam and the multi-step schedule (RAPF's
+// optimizer, 83 lines in optim.ts).
+const ENGINE_LIMIT = 2880;
 const engineDir = join('src', 'engine') + sep;
 const roots = ['src', 'bench', 'examples'];
 const offenders = [];

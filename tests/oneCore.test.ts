@@ -51,7 +51,7 @@ function rowsOf(split: FeaturesSplit, c: number): Float32Array {
 }
 
 // RanPAC with M = 48 (its default 10000 is a benchmark's size, not a unit test's).
-const METHODS: [MethodName, Record<string, unknown>][] = [['clap', {}], ['clip-adapter', {}], ['zeroshot', {}], ['simplecil', {}], ['ranpac', { M: 48 }]];
+const METHODS: [MethodName, Record<string, unknown>][] = [['clap', {}], ['clip-adapter', {}], ['zeroshot', {}], ['simplecil', {}], ['ranpac', { M: 48 }], ['rapf', {}]];
 for (const [method, methodOptions] of METHODS) {
   test(`${method}: the run loop and the library's learn() give the same losses and accuracy matrix over three tasks`, async () => {
     // Train rows must come class by class for the two training sets to list the same rows in the same order.

@@ -3,7 +3,7 @@
  * memory): epochs of reshuffled batches, one random view per drawn sample, the learning rate set
  * before every iteration. Shared by the benchmark loop and the incremental classifier API.
  */
-import { cosineLr, warmupCosineLr } from '../engine/optim.js';
+import { cosineLr, multiStepLr, warmupCosineLr } from '../engine/optim.js';
 import type { Rng } from '../engine/random.js';
 import type { FeaturesSplit } from '../data/types.js';
 import type { Batch, Method, Phase, SgdSchedule } from '../methods/method.js';
@@ -11,18 +11,29 @@ import { Clap4ClipError } from '../util/errors.js';
 import { gatherFeatures } from '../data/gatherFeatures.js';
 import type { ProgressFactory } from '../run/progress.js';
 
-/** Learning rate of iteration k of S: warm-up + cosine, or cosine alone (spec section 5). */
+/**
+ * Learning rate of iteration k of S: warm-up + cosine, or cosine alone (spec section 5), or a
+ * multi-step decay by epoch (k's epoch is floor(k epochs / S), as S = epochs * batches per epoch).
+ */
 export function scheduledLr(k: number, total: number, schedule: SgdSchedule): number {
-  return schedule.shape === 'warmup-cosine' ? warmupCosineLr(k, total, schedule.lr) : cosineLr(k, total, schedule.lr);
+  switch (schedule.shape) {
+    case 'warmup-cosine': return warmupCosineLr(k, total, schedule.lr);
+    case 'cosine': return cosineLr(k, total, schedule.lr);
+    case 'multistep': {
+      if (!(Number.isInteger(k) && k >= 0 && k < total)) throw new RangeError(`schedule: iteration k = ${k} outside [0, ${total})`);
+      return multiStepLr(Math.floor((k * schedule.epochs) / total), schedule.lr, schedule.milestones ?? [], schedule.gamma ?? 0.1);
+    }
+  }
 }
 
 /**
  * A training batch: features of `indices` with one view per sample drawn at random (the
- * reference's random horizontal flip), and their incremental labels.
+ * reference's random horizontal flip), or view 0 of every sample (`views` 'first', no draw), and
+ * their incremental labels.
  */
-export function makeBatch(split: FeaturesSplit, labels: Int32Array, indices: Int32Array, rng: Rng): Batch {
+export function makeBatch(split: FeaturesSplit, labels: Int32Array, indices: Int32Array, rng: Rng, viewChoice: 'random' | 'first' = 'random'): Batch {
   const views = new Int32Array(indices.length);
-  if (split.views > 1) for (let i = 0; i < views.length; i++) views[i] = rng.int(split.views);
+  if (split.views > 1 && viewChoice === 'random') for (let i = 0; i < views.length; i++) views[i] = rng.int(split.views);
   const features = gatherFeatures(split, indices, views);
   const batchLabels = new Int32Array(indices.length);
   for (let i = 0; i < indices.length; i++) batchLabels[i] = labels[indices[i]!]!;
@@ -109,7 +120,7 @@ export async function trainPhase(
     ctx.rng.shuffleInPlace(order);
     epochLoss = 0;
     for (let s = 0; s < n; s += ctx.batchSize) {
-      const batch = makeBatch(ctx.split, ctx.labels, order.subarray(s, Math.min(n, s + ctx.batchSize)), ctx.rng);
+      const batch = makeBatch(ctx.split, ctx.labels, order.subarray(s, Math.min(n, s + ctx.batchSize)), ctx.rng, method.traits.views);
       const { loss } = method.trainStep(batch, { lr: scheduledLr(k, total, schedule), iteration: k, iterations: total, epoch }, ctx.methodRng);
       if (!Number.isFinite(loss)) throw new Clap4ClipError(`${method.name}: the loss became ${loss} at ${phase} iteration ${k}`);
       epochLoss += loss;

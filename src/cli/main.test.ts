@@ -42,7 +42,7 @@ test('exit codes: 2 for a wrong command line (with suggestions), 1 for a failure
     [['help', 'reprot'], 2, /unknown command "reprot" \(did you mean "report"\?\)/],
     [['--verison'], 2, /unknown option --verison \(did you mean --version\?\)/],
     [['run', '--memry-size', '5'], 2, /run: unknown option --memry-size \(did you mean --memory-size\?\)/],
-    [['bench', '--only', 'engin'], 2, /bench: --only must be one of \[engine, protocol, features, linalg\], got "engin" \(did you mean engine\?\)/],
+    [['bench', '--only', 'engin'], 2, /bench: --only must be one of \[engine, scaling, protocol, features, linalg\], got "engin" \(did you mean engine\?\)/],
     [['run', '--increment', '0'], 2, /run: --increment must be >= 1, got 0/],
     [['run', '--lr', 'NaN'], 2, /run: --lr must be a finite number or null, got NaN$/m],
     [['run', ...TINY.slice(0, 2), '--few-shot'], 2, /run: --few-shot \(a first task of 60 classes\): base task size must be an integer in \[1, 10\], got 60/],

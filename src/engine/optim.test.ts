@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cosineLr, SGD, warmupCosineLr, type SGDOptions } from './optim.js';
+import { Adam, cosineLr, multiStepLr, SGD, warmupCosineLr, type AdamOptions, type SGDOptions } from './optim.js';
 import { Tensor } from './tensor.js';
 
 /** Two SGD steps on p = [1, 2] with the same gradient g = [0.5, -1] and lr 0.1; p after each step. */
@@ -119,5 +119,63 @@ describe('learning-rate schedules (spec section 5)', () => {
     assert.throws(() => warmupCosineLr(10, 10, 1), RangeError);
     assert.throws(() => warmupCosineLr(-1, 10, 1), RangeError);
     assert.throws(() => cosineLr(0, 0, 1), RangeError);
+  });
+});
+
+/** Two Adam steps on p = [1, 2] with gradients [0.5, -1] then [-0.5, 2] at lr 0.1; p after each step. */
+function twoAdamSteps(opts: Omit<AdamOptions, 'lr'>): number[][] {
+  const p = Tensor.from([1, 2], [2], true);
+  const adam = new Adam([p], { lr: 0.1, ...opts });
+  const after: number[][] = [];
+  for (const g of [[0.5, -1], [-0.5, 2]]) {
+    p.grad = Float32Array.from(g);
+    adam.step();
+    after.push([...p.data]);
+  }
+  return after;
+}
+
+describe('Adam (torch.optim.Adam update equations)', () => {
+  // By hand: step 1 moves each p by lr g / (|g| + eps); step 2 for p0: m = 0.9 0.05 - 0.05 = -0.005,
+  // m^ = -0.005 / 0.19, v^ = 0.00049975 / 0.001999 = 0.25, so p0 = 0.9 + 0.1 (0.005 / 0.19) / 0.5.
+  it('bias-corrected moments, betas (0.9, 0.999), eps 1e-8', () => {
+    assertClose(twoAdamSteps({}), [[0.900000002, 2.099999999], [0.90526315979, 2.06338964653]]);
+  });
+
+  it('weight decay adds wd p to the gradient', () => {
+    assertClose(twoAdamSteps({ weightDecay: 0.1 }), [[0.90000000167, 2.09999999875], [0.88668362306, 2.05282265822]]);
+  });
+
+  it('counts steps per parameter and skips parameters without a gradient', () => {
+    const a = Tensor.from([1], [1], true), b = Tensor.from([1], [1], true);
+    const adam = new Adam([a, b], { lr: 0.1 });
+    a.grad = Float32Array.of(0.5);
+    adam.step();
+    assert.equal(b.data[0], 1);
+    assert.equal(adam.moments.has(b), false);
+    b.grad = Float32Array.of(0.5);
+    adam.step(0.2);
+    // b's first step (t = 1) moves it by the new lr; a's second step with the same gradient by lr too.
+    assert.ok(Math.abs(b.data[0]! - 0.8) < 1e-6 && Math.abs(a.data[0]! - 0.7) < 1e-6, `${a.data[0]} ${b.data[0]}`);
+    adam.zeroGrad();
+    assert.equal(a.grad, null);
+  });
+
+  it('rejects bad settings', () => {
+    const p = Tensor.from([1], [1], true);
+    assert.throws(() => new Adam([p], { lr: -1 }), /learning rate/);
+    assert.throws(() => new Adam([p], { lr: 1, beta1: 1 }), /betas/);
+    assert.throws(() => new Adam([p], { lr: 1, eps: -1 }), /eps/);
+  });
+});
+
+describe('multiStepLr (MultiStepLR stepped per epoch)', () => {
+  it('RAPF: 1e-3, x0.1 at epochs 4 and 10', () => {
+    const lrs = Array.from({ length: 15 }, (_, e) => multiStepLr(e, 1e-3, [4, 10], 0.1));
+    for (let e = 0; e < 15; e++) {
+      const want = e < 4 ? 1e-3 : e < 10 ? 1e-4 : 1e-5;
+      assert.ok(Math.abs(lrs[e]! - want) < 1e-18, `epoch ${e}: ${lrs[e]}`);
+    }
+    assert.throws(() => multiStepLr(-1, 1, [], 0.1), RangeError);
   });
 });

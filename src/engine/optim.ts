@@ -1,6 +1,6 @@
 /**
- * Stochastic gradient descent as `torch.optim.SGD`, and the learning-rate schedules of spec
- * section 5 (linear warm-up, then cosine decay to lr * 1e-3).
+ * Stochastic gradient descent as `torch.optim.SGD`, Adam as `torch.optim.Adam` (RAPF), and the
+ * learning-rate schedules of spec section 5 (linear warm-up, then cosine decay to lr * 1e-3).
  */
 import type { Tensor } from './tensor.js';
 
@@ -89,6 +89,88 @@ export class SGD {
   zeroGrad(): void {
     for (const p of this.params) p.grad = null;
   }
+}
+
+export interface AdamOptions {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+}
+
+/**
+ * torch.optim.Adam's update (amsgrad off, L2 weight decay), per parameter p with gradient g, step t
+ * counted per parameter from 1 (parameters whose grad is null are skipped and do not count a step):
+ *
+ *     g = g + weightDecay * p
+ *     m = beta1 m + (1 - beta1) g,   v = beta2 v + (1 - beta2) g^2      (m = v = 0 before step 1)
+ *     p = p - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+ *
+ * The moments are float64, so the update is the one torch computes in float64.
+ */
+export class Adam {
+  readonly params: Tensor[];
+  lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  /** First and second moments and the step count t of each parameter (torch's `exp_avg`, `exp_avg_sq`, `step`). */
+  readonly moments = new Map<Tensor, { m: Float64Array; v: Float64Array; t: number }>();
+
+  constructor(params: Tensor[], opts: AdamOptions) {
+    const { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0 } = opts;
+    if (!(lr >= 0)) throw new RangeError(`Adam: invalid learning rate ${lr}`);
+    if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) throw new RangeError(`Adam: betas must lie in [0, 1), got (${beta1}, ${beta2})`);
+    if (!(eps >= 0)) throw new RangeError(`Adam: invalid eps ${eps}`);
+    if (!(weightDecay >= 0)) throw new RangeError(`Adam: invalid weight decay ${weightDecay}`);
+    this.params = [...new Set(params)];
+    this.lr = lr; this.beta1 = beta1; this.beta2 = beta2; this.eps = eps; this.weightDecay = weightDecay;
+  }
+
+  /** One update of every parameter that has a gradient, with learning rate `lr` (default: `this.lr`). */
+  step(lr?: number): void {
+    if (lr !== undefined) {
+      if (!(lr >= 0)) throw new RangeError(`Adam.step: invalid learning rate ${lr}`);
+      this.lr = lr;
+    }
+    const { beta1: b1, beta2: b2, eps, weightDecay: wd } = this;
+    for (const p of this.params) {
+      const g = p.grad;
+      if (g === null) continue;
+      let s = this.moments.get(p);
+      if (s === undefined) {
+        s = { m: new Float64Array(p.size), v: new Float64Array(p.size), t: 0 };
+        this.moments.set(p, s);
+      }
+      s.t++;
+      const stepSize = this.lr / (1 - b1 ** s.t);
+      const rootBias2 = Math.sqrt(1 - b2 ** s.t);
+      const w = p.data, { m, v } = s;
+      for (let i = 0; i < w.length; i++) {
+        const d = g[i]! + wd * w[i]!;
+        m[i] = b1 * m[i]! + (1 - b1) * d;
+        v[i] = b2 * v[i]! + (1 - b2) * d * d;
+        w[i] = w[i]! - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / rootBias2 + eps);
+      }
+    }
+  }
+
+  zeroGrad(): void {
+    for (const p of this.params) p.grad = null;
+  }
+}
+
+/**
+ * torch.optim.lr_scheduler.MultiStepLR stepped once per epoch: lr * gamma^(number of milestones
+ * <= epoch). RAPF: milestones [4, 10], gamma 0.1.
+ */
+export function multiStepLr(epoch: number, lr: number, milestones: readonly number[], gamma: number): number {
+  if (!(Number.isInteger(epoch) && epoch >= 0)) throw new RangeError(`schedule: epoch must be an integer >= 0, got ${epoch}`);
+  let passed = 0;
+  for (const e of milestones) if (e <= epoch) passed++;
+  return lr * gamma ** passed;
 }
 
 export interface WarmupCosineOptions {

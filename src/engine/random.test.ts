@@ -164,6 +164,13 @@ test('uniform, fillUniform and bernoulliMask', () => {
   assert.ok(mask.every((x) => x === 2));
   r.bernoulliMask(mask, 0, 2);
   assert.ok(mask.every((x) => x === 0));
+  // The mask's inlined generator is the nextUint32 stream: same values, same state afterwards.
+  const p = new Rng(21), q = new Rng(21);
+  const fast = new Float32Array(4099);
+  p.bernoulliMask(fast, 0.9, 1 / 0.9);
+  const slow = Float32Array.from({ length: fast.length }, () => (q.nextUint32() < 0.9 * 2 ** 32 ? 1 / 0.9 : 0));
+  assert.deepEqual(fast, slow);
+  assert.deepEqual(p.state(), q.state());
 });
 
 test('int() is uniform (chi-square) and stays in range, also beyond 2^32', () => {

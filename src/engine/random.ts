@@ -279,7 +279,17 @@ export class Rng {
       throw new RangeError(`Rng.bernoulliMask keepProb must be in [0, 1], got ${keepProb}`);
     }
     const threshold = keepProb * TWO_32; // u < p*2^32  <=>  u/2^32 < p
-    for (let i = 0; i < out.length; i++) out[i] = this.nextUint32() < threshold ? scale : 0;
+    // nextUint32 inlined on local state, as in fillNormal: a step draws ~0.5M mask values.
+    let s0 = this.s0, s1 = this.s1, s2 = this.s2, s3 = this.s3;
+    for (let i = 0; i < out.length; i++) {
+      const m = Math.imul(s1, 5);
+      const u = Math.imul((m << 7) | (m >>> 25), 9) >>> 0;
+      const t = s1 << 9;
+      s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
+      out[i] = u < threshold ? scale : 0;
+    }
+    this.s0 = s0; this.s1 = s1; this.s2 = s2; this.s3 = s3;
   }
 
   /** An independent child stream: four parent draws, each whitened by splitmix32's mixer. */

@@ -77,14 +77,20 @@ export interface Prediction {
 
 export type Phase = 'train' | 'finetune';
 
-/** How the learning rate moves over a phase's S iterations (spec section 5). */
-export type LrShape = 'warmup-cosine' | 'cosine';
+/**
+ * How the learning rate moves over a phase's S iterations: warm-up + cosine or cosine (spec
+ * section 5), or 'multistep': lr * gamma^(milestones passed), stepped per epoch (MultiStepLR).
+ */
+export type LrShape = 'warmup-cosine' | 'cosine' | 'multistep';
 
 /** One SGD phase: epochs over the phase's samples at a scheduled learning rate. */
 export interface SgdSchedule {
   epochs: number;
   lr: number;
   shape: LrShape;
+  /** 'multistep' only: the epochs (0-based) at whose start lr is multiplied by `gamma`. */
+  milestones?: readonly number[];
+  gamma?: number;
 }
 
 /**
@@ -96,6 +102,12 @@ export interface SgdSchedule {
 export interface MethodTraits {
   sgd: { train: SgdSchedule | null; finetune: SgdSchedule | null };
   replay: boolean;
+  /**
+   * Which view of a cached sample a training batch takes: 'random' (the default: one view drawn per
+   * sample, the reference's random horizontal flip) or 'first' (view 0, the image as CLIP's test
+   * preprocessing gives it, for a method that trains without augmentation; no draw is made).
+   */
+  views?: 'random' | 'first';
 }
 
 /** The training rows of a step, for a method that fits statistics of the data. */

@@ -58,6 +58,11 @@ const table = {
     source: 'github.com/zhwhu/CCA-CL models/ccacl.py, utils/inc_net.py (no-FTT variant); src/methods/ccaCl/ccaCl.ts',
     create: async (setup: MethodSetup) => (await import('./ccaCl/ccaCl.js')).createCcaCl(setup),
   },
+  rapf: {
+    description: 'RAPF: linear adapter on frozen features, text-guided hinge loss, Gaussian pseudo-feature replay, SVD parameter fusion (exemplar-free)',
+    source: 'Huang et al., ECCV 2024; github.com/linlany/RAPF',
+    create: async (setup: MethodSetup) => (await import('./rapf/rapf.js')).createRapf(setup),
+  },
 } satisfies Record<string, MethodEntry>;
 
 /** A method's name: a key of the table above (the type of `createClassifier`'s `method`). */

@@ -53,7 +53,7 @@ async function exists(p: string): Promise<boolean> {
 const TINY = ['--synthetic-preset', 'tiny', '--increment', '2', '--epochs', '2', '--finetune-epochs', '1', '--samples', '3'];
 
 // RanPAC with a small projection (M = 64) keeps the test fast; its state is the same kind at M = 10000.
-const RESUMED: [string, string[]][] = [['clap', []], ['clip-adapter', []], ['simplecil', []], ['ranpac', ['--method-options', '{"M":64}']]];
+const RESUMED: [string, string[]][] = [['clap', []], ['clip-adapter', []], ['simplecil', []], ['ranpac', ['--method-options', '{"M":64}']], ['rapf', []]];
 for (const [method, options] of RESUMED) {
   test(`${method}: stopped after task 2, then --resume: the same results.json as an uninterrupted run`, async () => {
     const root = await tempDir();

@@ -4,11 +4,11 @@
  */
 import { JSON_OPTION, QUIET_OPTION, type CommandSpec } from '../args.js';
 
-export const BENCH_PARTS = ['engine', 'protocol', 'features', 'linalg'] as const;
+export const BENCH_PARTS = ['engine', 'scaling', 'protocol', 'features', 'linalg'] as const;
 
 export const BENCH_SPEC: CommandSpec = {
   name: 'bench',
-  summary: 'Measure the engine and the pipeline, and write the figures as JSON: engine.json (the CLAP-shaped training step, against PyTorch when /usr/bin/python3 has it), features.json (feature extraction on a random ViT-B/16-sized tower, builds a 345 MB model once), protocol.json (the full CIFAR-100-sized protocol per method: about 10 minutes for clap, 25 s for simplecil, about 45 minutes for ranpac at M = 10000 on busy shared cores), linalg.json (float64 Cholesky and solve at RanPAC\'s sizes).',
+  summary: 'Measure the engine and the pipeline, and write the figures as JSON: engine.json (the CLAP-shaped training step, against PyTorch when /usr/bin/python3 has it), scaling.json (the step for 100 to 1000 classes, 1 to 20 samples, D = 512 and 768, each against PyTorch), features.json (feature extraction on a random ViT-B/16-sized tower, builds a 345 MB model once), protocol.json (the full CIFAR-100-sized protocol per method: about 10 minutes for clap, 25 s for simplecil, about 45 minutes for ranpac at M = 10000 on busy shared cores), linalg.json (float64 Cholesky and solve at RanPAC\'s sizes).',
   usage: ['bench [options]'],
   description: ['The benchmarks run in a clone of the repository (`npm ci && npm run bench`); the installed package does not include them.'],
   options: [

@@ -128,8 +128,9 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
   }
   const shape = x.shape.map((d, i) => (i === ax ? end - start : d));
   const chunk = (end - start) * inner;
-  const o = new Float32Array(outer * chunk);
-  for (let r = 0; r < outer; r++) o.set(x.data.subarray(r * len * inner + start * inner, r * len * inner + end * inner), r * chunk);
+  // One contiguous run (leading axis, e.g. rows of an attention weight) is a view, as reshape.
+  const o = outer === 1 ? x.data.subarray(start * inner, end * inner) : new Float32Array(outer * chunk);
+  if (outer > 1) for (let r = 0; r < outer; r++) o.set(x.data.subarray(r * len * inner + start * inner, r * len * inner + end * inner), r * chunk);
   const out = result(o, shape, [x], 'slice');
   out.backwardFn = () => {
     // Add straight into x's gradient region: sibling slices (q, k, v of one projection) then
