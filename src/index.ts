@@ -33,7 +33,7 @@ import { importClipModule } from './encoders/clipModule.js';
 export { createClassifier, loadClassifier } from './api/classifier.js';
 /** Types of the classifier: options, inputs, tasks, progress, predictions, calibration. */
 export type {
-  CalibrationOptions, ClassExamples, ClassifierInfo, ClassifierOptions, ClassProbability, ImageInput, IncrementalClassifier,
+  CalibrateOptions, CalibrationOptions, ClassExamples, ClassifierCalibration, HeldOutSet, TemperatureCalibration, ClassifierInfo, ClassifierOptions, ClassProbability, ImageInput, IncrementalClassifier,
   LearnProgress, LearnResult, LearnTask, LoadClassifierOptions, NoveltyCalibration, Prediction, PredictInput, PredictInputs,
   PredictOptions,
 } from './api/types.js';

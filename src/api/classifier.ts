@@ -14,7 +14,7 @@
  * ```ts
  * const clf = await createClassifier({ encoder: 'Xenova/clip-vit-base-patch16' });
  * await clf.learn({ classes: [{ name: 'cat', images: ['cat1.jpg', catPngBuffer] }, { name: 'dog', images: [...] }] });
- * await clf.calibrateNovelty(heldOutKnownImages);        // isNovel at 95 % true-positive rate
+ * await clf.calibrate({ classes: [{ name: 'cat', images: heldOutCats }, ...] }); // temperature + isNovel at 95 % TPR
  * const out = await clf.predict(['query.jpg'], { topK: 3 });
  * await clf.save('my-classifier'); clf.dispose();
  * const again = await loadClassifier('my-classifier');   // same predictions
@@ -33,9 +33,10 @@ import { emptyState, newMethod, type ClassifierSettings, type ModelState } from 
 import { inputFeatures } from './inputs.js';
 import { learnTask, prepareTask } from './learn.js';
 import { readClassifier, saveClassifier } from './persist.js';
+import { calibrateState, checkCalibrateOptions, heldOutFeatures } from './calibrate.js';
 import { noveltyScores, predictFeatures, thresholdAtRate } from './predict.js';
 import type {
-  CalibrationOptions, ClassifierInfo, ClassifierOptions, IncrementalClassifier, LearnResult, LearnTask, LoadClassifierOptions,
+  CalibrateOptions, CalibrationOptions, ClassifierCalibration, ClassifierInfo, HeldOutSet, ClassifierOptions, IncrementalClassifier, LearnResult, LearnTask, LoadClassifierOptions,
   NoveltyCalibration, Prediction, PredictInputs, PredictOptions,
 } from './types.js';
 
@@ -142,6 +143,7 @@ class Classifier implements IncrementalClassifier {
       tasks: s.tasks.map((t) => ({ ...t })),
       memorySize: s.bank.labels.length,
       novelty: s.novelty ? { ...s.novelty } : null,
+      calibration: s.calibration ? { ...s.calibration } : null,
     };
   }
 
@@ -162,6 +164,16 @@ class Classifier implements IncrementalClassifier {
       if (!Number.isInteger(topK) || topK < 1) throw new Clap4ClipError(`predict: "topK" must be an integer >= 1, got ${shown(topK)}`);
       const { features, n } = await inputFeatures(inputs, this.settings.dim, this.encoder, 'predict');
       return predictFeatures(this.state, features, n, topK);
+    });
+  }
+
+  calibrate(heldOut: HeldOutSet, options: CalibrateOptions = {}): Promise<ClassifierCalibration> {
+    return this.run('calibrate', async () => {
+      const { rate, novelty } = checkCalibrateOptions(options);
+      const { features, labels, n } = await heldOutFeatures(heldOut, this.settings, this.state, this.encoder);
+      const { state, result } = calibrateState(this.state, features, labels, n, rate, novelty);
+      this.state = state;
+      return result;
     });
   }
 

@@ -13,7 +13,7 @@ import type { Method, MethodSetup, TaskInfo, TensorSource } from '../methods/met
 import { createMethod } from '../methods/registry.js';
 import { tensorSource } from '../methods/state.js';
 import { runStreams, type RunStreams } from '../cl/streams.js';
-import type { NoveltyCalibration } from './types.js';
+import type { NoveltyCalibration, TemperatureCalibration } from './types.js';
 
 export type { TensorSource } from '../methods/method.js';
 
@@ -64,6 +64,8 @@ export interface ModelState {
   noise: RngState;
   /** Threshold of `isNovel` for this model (null: not calibrated). */
   novelty: NoveltyCalibration | null;
+  /** The temperature `calibrate` fitted for this model (null: raw probabilities). */
+  calibration: TemperatureCalibration | null;
 }
 
 /** The state of a new classifier: no classes, the run's generators from `seed`. */
@@ -72,7 +74,7 @@ export function emptyState(seed: number): ModelState {
   const bank = { features: new Float32Array(0), labels: new Int32Array(0) };
   // Replaced by the first learn; nothing predicts before it.
   const noise = streams.evalNoise.state();
-  return { classes: [], text: new Float32Array(0), numTemplates: 0, tasks: [], bank, method: null, streams, noise, novelty: null };
+  return { classes: [], text: new Float32Array(0), numTemplates: 0, tasks: [], bank, method: null, streams, noise, novelty: null, calibration: null };
 }
 
 export function methodSetupOf(settings: ClassifierSettings): MethodSetup {

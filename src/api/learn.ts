@@ -181,7 +181,8 @@ export async function learnTask(
     numTemplates, tasks: [...state.tasks, task], bank, method, streams,
     // One fixed ensemble per learned model, as the run loop's evaluation after a task.
     noise: streams.evalNoise.fork().state(),
-    novelty: null, // the model changed: a threshold set on the old one means nothing now
+    novelty: null, // the model changed: a threshold or temperature set on the old one means nothing now
+    calibration: null,
   };
   const result: LearnResult = { ...record, classStart: task.classStart, classEnd: task.classEnd, seconds: (performance.now() - t0) / 1e3 };
   return { state: next, result };

@@ -8,7 +8,7 @@
  *       params.safetensors            every tensor of method.saveState(), F32, by name (as a checkpoint)
  *       features.safetensors          text [C, P, D] F32; memory.features [M, D] F32; memory.labels [M] I32
  *       state.json                    settings, class names, templates, encoder id, tasks, novelty
- *                                     threshold, generator states, the method's metadata, the list of tensors
+ *                                     threshold, temperature, generator states, the method's metadata, the list of tensors
  *       COMPLETE                      sizes and sha256 of the three files; written last
  *
  * Writing and reading the directory is the committed-directory protocol of `util/committedDir.ts`
@@ -21,7 +21,7 @@
 import * as path from 'node:path';
 import { decodeSafetensors, encodeSafetensors, type SafeTensor } from '../data/safetensors.js';
 import { Rng, type RngState } from '../engine/random.js';
-import { STREAM_NAMES, streamStates, streamsFromStates, type StreamStates } from '../cl/streams.js';
+import { APPENDED_STREAMS, STREAM_NAMES, streamStates, streamsFromStates, type StreamStates } from '../cl/streams.js';
 import { perClassQuota, type MemoryBudget } from '../memory/memory.js';
 import { getSelector, type SelectorName } from '../memory/selectors.js';
 import type { TaskInfo } from '../methods/method.js';
@@ -31,7 +31,7 @@ import { readCommittedDir, writeCommittedDir, type CommittedDirLayout } from '..
 import { withDirLock } from '../util/dirLock.js';
 import { DataError, shown } from '../util/errors.js';
 import { methodFromState, type ClassifierSettings, type ModelState, type TensorSource } from './core.js';
-import type { NoveltyCalibration } from './types.js';
+import type { NoveltyCalibration, TemperatureCalibration } from './types.js';
 
 /** `format` of state.json (and of the safetensors metadata) of a saved classifier. */
 export const CLASSIFIER_FORMAT = 'clap4clip-classifier';
@@ -53,8 +53,10 @@ export interface ClassifierStateFile {
   tasks: TaskInfo[];
   memorySize: number;
   novelty: NoveltyCalibration | null;
+  /** The temperature `calibrate` fitted (null: none; saves written before it existed lack the key). */
+  calibration: TemperatureCalibration | null;
   /** The run's generators (the method's included) and the fixed noise of `predict`. */
-  rng: { streams: StreamStates; noise: RngState };
+  rng: { streams: Partial<StreamStates>; noise: RngState };
   /** `method.saveState().meta` (null before the first task). */
   methodMeta: Record<string, unknown> | null;
   /** Tensors of params.safetensors in method.saveState() order. */
@@ -78,6 +80,7 @@ export async function saveClassifier(dir: string, settings: ClassifierSettings, 
     tasks: state.tasks.map((t) => ({ ...t })),
     memorySize: M,
     novelty: state.novelty ? { ...state.novelty } : null,
+    calibration: state.calibration ? { ...state.calibration } : null,
     rng: { streams: streamStates(state.streams), noise: state.noise },
     methodMeta: saved ? saved.meta : null,
     tensors: named.map(([name, t]) => ({ name, shape: [...t.shape] })),
@@ -177,10 +180,22 @@ export function parseStateFile(raw: unknown, file: string): ClassifierStateFile 
   const novelty = n === null ? null : isObj(n)
     ? { threshold: finite(n['threshold'], 'novelty.threshold', fail), truePositiveRate: finite(n['truePositiveRate'], 'novelty.truePositiveRate', fail), samples: intIn(n['samples'], 'novelty.samples', fail, 1) }
     : fail('novelty must be an object or null');
+  const t = raw['calibration'];
+  const calibration: TemperatureCalibration | null = t === undefined || t === null ? null : isObj(t)
+    ? {
+      temperature: finite(t['temperature'], 'calibration.temperature', fail) > 0 ? (t['temperature'] as number) : fail(`calibration.temperature must be > 0, got ${String(t['temperature'])}`),
+      nllBefore: finite(t['nllBefore'], 'calibration.nllBefore', fail),
+      nllAfter: finite(t['nllAfter'], 'calibration.nllAfter', fail),
+      samples: intIn(t['samples'], 'calibration.samples', fail, 1),
+      novelty: t['novelty'] === 'raw' || t['novelty'] === 'calibrated' ? t['novelty'] : fail(`calibration.novelty must be "raw" or "calibrated", got ${JSON.stringify(t['novelty'])}`),
+    }
+    : fail('calibration must be an object or null');
   const r = isObj(raw['rng']) ? raw['rng'] : fail('rng must be an object');
   const st = isObj(r['streams']) ? r['streams'] : fail('rng.streams must be an object');
   for (const k of Object.keys(st)) if (!(STREAM_NAMES as readonly string[]).includes(k)) fail(`rng.streams holds unknown stream "${k}"`);
-  const streams = Object.fromEntries(STREAM_NAMES.map((k) => [k, rng(st[k], `rng.streams.${k}`, fail)])) as StreamStates;
+  // A save older than an appended stream lacks it; streamsFromStates fills it in from the seed.
+  const present = STREAM_NAMES.filter((k) => st[k] !== undefined || !APPENDED_STREAMS.includes(k));
+  const streams = Object.fromEntries(present.map((k) => [k, rng(st[k], `rng.streams.${k}`, fail)])) as Partial<StreamStates>;
   const mm = raw['methodMeta'];
   const methodMeta = mm === null ? null : isObj(mm) ? structuredClone(mm) : fail('methodMeta must be an object or null');
   const tensors = (Array.isArray(raw['tensors']) ? raw['tensors'] : fail('tensors must be an array')).map((e, i) => {
@@ -196,6 +211,7 @@ export function parseStateFile(raw: unknown, file: string): ClassifierStateFile 
     tasks,
     memorySize: intIn(raw['memorySize'], 'memorySize', fail),
     novelty,
+    calibration,
     rng: { streams, noise: rng(r['noise'], 'rng.noise', fail) },
     methodMeta,
     tensors,
@@ -250,9 +266,10 @@ export async function readClassifier(dir: string): Promise<{ settings: Classifie
     tasks: saved.tasks,
     bank: { features: bankFeatures, labels: bankLabels },
     method,
-    streams: streamsFromStates(saved.rng.streams),
+    streams: streamsFromStates(saved.rng.streams, settings.seed),
     noise: saved.rng.noise,
     novelty: saved.novelty,
+    calibration: saved.calibration,
   };
   return { settings, state };
 }

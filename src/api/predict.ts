@@ -27,14 +27,37 @@ interface SingleOutput {
   energy: number;
 }
 
-function predictOne(predict: Predictor, feature: Float32Array): SingleOutput {
+/** logits / T (a copy; T = 1 returns the logits themselves). */
+function scaled(logits: Float32Array, temperature: number): Float32Array {
+  return temperature === 1 ? logits : logits.map((v) => v / temperature);
+}
+
+/**
+ * Raw outputs of one input. `energy` is logsumexp of the mean logits, or with a calibration whose
+ * novelty mode is `calibrated`, T logsumexp(z / T) (the temperature-scaled energy).
+ */
+function predictOne(predict: Predictor, feature: Float32Array, state: ModelState): SingleOutput {
   const p = predict(feature, 1);
   const meanLogits = meanOverSamples(p.logits, p.samples, 1, p.classes);
+  const T = state.calibration?.novelty === 'calibrated' ? state.calibration.temperature : 1;
   return {
     meanLogits,
     mcVariance: p.samples > 1 ? mcVariance(p.logits, p.samples, 1, p.classes)[0]! : 0,
-    energy: energyScore(meanLogits, 1, p.classes)[0]!,
+    energy: T * energyScore(scaled(meanLogits, T), 1, p.classes)[0]!,
   };
+}
+
+/** Mean logits [n, C] of n features [n, D] at T = 1, each input on its own (what a temperature is fitted to). */
+export function rawMeanLogits(state: ModelState, features: Float32Array, n: number, what: string): Float32Array {
+  const predict = singlePredictor(state, what);
+  const D = features.length / n;
+  const C = state.classes.length;
+  const out = new Float32Array(n * C);
+  for (let i = 0; i < n; i++) {
+    const p = predict(features.subarray(i * D, (i + 1) * D), 1);
+    out.set(meanOverSamples(p.logits, p.samples, 1, p.classes), i * C);
+  }
+  return out;
 }
 
 /** Softmax of one row, in float64. */
@@ -49,7 +72,9 @@ function softmax(logits: Float32Array): Float64Array {
 }
 
 /**
- * Predictions of n features [n, D] (unit norm), each on its own.
+ * Predictions of n features [n, D] (unit norm), each on its own. Once `calibrate` has fitted a
+ * temperature T, probabilities and entropy are those of softmax(mean logits / T) and `calibrated`
+ * is true; the order of the classes (and the top label) is the same either way.
  * @param topK classes listed per input (capped at C)
  */
 export function predictFeatures(state: ModelState, features: Float32Array, n: number, topK: number): Prediction[] {
@@ -59,15 +84,17 @@ export function predictFeatures(state: ModelState, features: Float32Array, n: nu
   const k = Math.min(topK, C);
   const out: Prediction[] = [];
   for (let i = 0; i < n; i++) {
-    const o = predictOne(predict, features.subarray(i * D, (i + 1) * D));
-    const probs = softmax(o.meanLogits);
+    const o = predictOne(predict, features.subarray(i * D, (i + 1) * D), state);
+    const logits = scaled(o.meanLogits, state.calibration?.temperature ?? 1);
+    const probs = softmax(logits);
     // Most probable first; a tie keeps label order (the earlier-learned class first).
     const order = Array.from({ length: C }, (_, j) => j).sort((a, b) => probs[b]! - probs[a]! || a - b);
     const top: ClassProbability[] = order.slice(0, k).map((j) => ({ label: state.classes[j]!, probability: probs[j]! }));
     const noveltyScore = -o.energy;
     out.push({
       top,
-      entropy: predictiveEntropy(o.meanLogits, 1, C)[0]!,
+      calibrated: state.calibration !== null,
+      entropy: predictiveEntropy(logits, 1, C)[0]!,
       mcVariance: o.mcVariance,
       noveltyScore,
       isNovel: state.novelty === null ? null : noveltyScore > state.novelty.threshold,
@@ -76,12 +103,12 @@ export function predictFeatures(state: ModelState, features: Float32Array, n: nu
   return out;
 }
 
-/** Novelty scores (-energy, higher = more novel) of n features [n, D]. */
+/** Novelty scores (-energy, higher = more novel) of n features [n, D], in the state's novelty mode. */
 export function noveltyScores(state: ModelState, features: Float32Array, n: number): Float64Array {
   const predict = singlePredictor(state, 'calibrateNovelty');
   const D = features.length / n;
   const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = -predictOne(predict, features.subarray(i * D, (i + 1) * D)).energy;
+  for (let i = 0; i < n; i++) out[i] = -predictOne(predict, features.subarray(i * D, (i + 1) * D), state).energy;
   return out;
 }
 

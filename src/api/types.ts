@@ -141,7 +141,10 @@ export interface PredictOptions {
 /** A class with its probability. */
 export interface ClassProbability {
   label: string;
-  /** softmax of the mean over the T samples of the logits (spec section 7). */
+  /**
+   * softmax of the mean over the Monte-Carlo samples of the logits (spec section 7), divided by
+   * the fitted temperature once `calibrate` has run (`Prediction.calibrated`).
+   */
   probability: number;
 }
 
@@ -149,13 +152,17 @@ export interface ClassProbability {
 export interface Prediction {
   /** The `topK` most probable classes, highest first (ties: the earlier-learned class first). */
   top: ClassProbability[];
+  /** True when the probabilities (and entropy) are temperature-scaled by `calibrate`, false when raw. */
+  calibrated: boolean;
   /** Predictive entropy of the probabilities, in nats, in [0, log C]. */
   entropy: number;
   /** MC variance of the logits: mean over classes of the variance over the T samples (0 when T = 1). */
   mcVariance: number;
   /**
    * Novelty score = minus the energy score, -logsumexp(mean logits): HIGHER = MORE NOVEL (less
-   * like anything learned). Comparable between inputs of one classifier state only.
+   * like anything learned). Comparable between inputs of one classifier state only. On the raw
+   * logits even after `calibrate`, unless it was called with `novelty: 'calibrated'`
+   * (then -T logsumexp(mean logits / T)).
    */
   noveltyScore: number;
   /** noveltyScore > the calibrated threshold; null until `calibrateNovelty` has run on the current model. */
@@ -178,6 +185,38 @@ export interface NoveltyCalibration {
   samples: number;
 }
 
+/** Held-out examples of learned classes for `calibrate` (never examples the classifier learned from). */
+export interface HeldOutSet {
+  classes: readonly { name: string; images?: readonly ImageInput[]; features?: Float32Array }[];
+}
+
+/** Options of `calibrate`. */
+export interface CalibrateOptions {
+  /** Share of the held-out inputs that must not be flagged novel, in (0, 1]. Default 0.95. */
+  truePositiveRate?: number;
+  /** Novelty score on the raw logits (default) or on the temperature-scaled ones. */
+  novelty?: 'raw' | 'calibrated';
+}
+
+/** The temperature fitted by `calibrate` (Guo et al. 2017). */
+export interface TemperatureCalibration {
+  /** T > 0: probabilities are softmax(mean logits / T). */
+  temperature: number;
+  /** Mean negative log-likelihood of the held-out labels at T = 1 and at the fitted T (after <= before). */
+  nllBefore: number;
+  nllAfter: number;
+  /** Held-out inputs it was fitted on. */
+  samples: number;
+  /** Which logits the novelty score uses. */
+  novelty: 'raw' | 'calibrated';
+}
+
+/** What `calibrate` set: the temperature and the novelty threshold. */
+export interface ClassifierCalibration {
+  temperature: TemperatureCalibration;
+  novelty: NoveltyCalibration;
+}
+
 /** Facts about a classifier. */
 export interface ClassifierInfo {
   method: string;
@@ -195,6 +234,8 @@ export interface ClassifierInfo {
   memorySize: number;
   /** The novelty calibration of the current model (null: none). */
   novelty: NoveltyCalibration | null;
+  /** The temperature of the current model (null: raw probabilities). */
+  calibration: TemperatureCalibration | null;
 }
 
 /** A classifier that keeps learning new classes. Methods run one at a time, in call order. */
@@ -209,6 +250,12 @@ export interface IncrementalClassifier {
   learn(task: LearnTask): Promise<LearnResult>;
   /** Predicts each input on its own, with a fixed noise stream: an input's output does not depend on the others. */
   predict(inputs: PredictInputs, options?: PredictOptions): Promise<Prediction[]>;
+  /**
+   * Fits the temperature of the probabilities (minimum NLL of the held-out labels) and sets the
+   * `isNovel` threshold, both from labelled held-out examples of KNOWN classes the classifier has
+   * not learned from. Kept by `save`; cleared by `learn`.
+   */
+  calibrate(heldOut: HeldOutSet, options?: CalibrateOptions): Promise<ClassifierCalibration>;
   /** Sets the `isNovel` threshold from held-out inputs of KNOWN classes at the chosen true-positive rate. */
   calibrateNovelty(heldOutKnown: PredictInputs, options?: CalibrationOptions): Promise<NoveltyCalibration>;
   /**

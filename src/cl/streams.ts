@@ -23,10 +23,23 @@ export interface RunStreams {
   noveltyOrder: Rng;
   /** Noise of the predictions scoring exemplar candidates. */
   scoring: Rng;
+  /**
+   * The held-out calibration samples of a run (`src/run/calibrationSet.ts`). The run loop draws
+   * them from this stream's initial state only, so the draw is a function of the seed and the
+   * scenario, the same on resume; the library never draws from it.
+   */
+  calibration: Rng;
 }
 
 /** Stream names, in fork order. */
-export const STREAM_NAMES = ['scenario', 'loop', 'memory', 'method', 'evalOrder', 'evalNoise', 'noveltyOrder', 'scoring'] as const satisfies readonly (keyof RunStreams)[];
+export const STREAM_NAMES = ['scenario', 'loop', 'memory', 'method', 'evalOrder', 'evalNoise', 'noveltyOrder', 'scoring', 'calibration'] as const satisfies readonly (keyof RunStreams)[];
+
+/**
+ * Streams appended after states were first saved: a saved state without one of these (an older
+ * classifier save) gets it fresh from the seed, which is exact as long as nothing drew from it
+ * before it existed.
+ */
+export const APPENDED_STREAMS: readonly (keyof RunStreams)[] = ['calibration'];
 
 export function runStreams(seed: number): RunStreams {
   const root = new Rng(seed);
@@ -43,9 +56,16 @@ export function streamStates(streams: RunStreams): StreamStates {
   return out;
 }
 
-export function streamsFromStates(states: StreamStates): RunStreams {
+/** Streams from saved states; `seed` supplies the `APPENDED_STREAMS` an older state lacks. */
+export function streamsFromStates(states: Partial<StreamStates>, seed?: number): RunStreams {
   const out = {} as Record<keyof RunStreams, Rng>;
-  for (const name of STREAM_NAMES) out[name] = Rng.fromState(states[name]);
+  let fresh: RunStreams | null = null;
+  for (const name of STREAM_NAMES) {
+    const saved = states[name];
+    if (saved !== undefined) out[name] = Rng.fromState(saved);
+    else if (seed !== undefined && APPENDED_STREAMS.includes(name)) out[name] = (fresh ??= runStreams(seed))[name];
+    else throw new Error(`generator state "${name}" is missing`);
+  }
   return out;
 }
 

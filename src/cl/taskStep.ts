@@ -22,7 +22,7 @@ import { gatherFeatures } from '../data/gatherFeatures.js';
 import { ensemblePredictor } from '../run/evaluate.js';
 import type { ProgressFactory } from '../run/progress.js';
 import type { RunStreams } from './streams.js';
-import { trainPhase } from './trainPhase.js';
+import { trainPhase, type LossCurvePoints, type PhaseResult } from './trainPhase.js';
 
 /** What one task step produced. */
 export interface TaskRecord {
@@ -35,6 +35,8 @@ export interface TaskRecord {
   iterations: { train: number; finetune: number };
   /** Mean loss of the last epoch of each phase (null when the phase did not run). */
   loss: { train: number | null; finetune: number | null };
+  /** The training loss of each phase over its iterations, thinned (`LossCurve`; empty when the phase did not run). */
+  lossCurve: { train: LossCurvePoints; finetune: LossCurvePoints };
   /** Wall-clock seconds of each phase (memory includes scoring the candidates; train includes fitting). */
   seconds: { train: number; memory: number; finetune: number };
 }
@@ -84,6 +86,8 @@ function concat(a: Int32Array, b: Int32Array): Int32Array {
   return out;
 }
 
+const NOT_RUN: PhaseResult = Object.freeze({ iterations: 0, loss: null, curve: Object.freeze({ iteration: [], loss: [] }) }) as PhaseResult;
+
 export async function runTaskStep(input: TaskStepInput): Promise<TaskRecord> {
   const { method, task, split, labels, memory, streams, schedules, pause } = input;
   const t0 = performance.now();
@@ -94,7 +98,7 @@ export async function runTaskStep(input: TaskStepInput): Promise<TaskRecord> {
   const trainRows = concat(memory.indices(), input.taskRows);
   const trained = schedules.train
     ? await trainPhase(method, 'train', trainRows, schedules.train, { ...common, label: `${input.label} train` })
-    : { iterations: 0, loss: null };
+    : NOT_RUN;
   method.fit?.({ split, indices: trainRows, labels }, streams.method);
   const t1 = performance.now();
 
@@ -115,7 +119,7 @@ export async function runTaskStep(input: TaskStepInput): Promise<TaskRecord> {
   // 3. Class-balanced finetuning on the memory only, from the second task on.
   const finetuned = schedules.finetune && task.index > 0 && memory.size > 0
     ? await trainPhase(method, 'finetune', memory.indices(), schedules.finetune, { ...common, label: `${input.label} finetune` })
-    : { iterations: 0, loss: null };
+    : NOT_RUN;
   method.endTask(task, streams.method);
   const t3 = performance.now();
 
@@ -125,6 +129,7 @@ export async function runTaskStep(input: TaskStepInput): Promise<TaskRecord> {
     trainSamples: trainRows.length,
     iterations: { train: trained.iterations, finetune: finetuned.iterations },
     loss: { train: trained.loss, finetune: finetuned.loss },
+    lossCurve: { train: trained.curve, finetune: finetuned.curve },
     seconds: { train: (t1 - t0) / 1e3, memory: (t2 - t1) / 1e3, finetune: (t3 - t2) / 1e3 },
   };
 }

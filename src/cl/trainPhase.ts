@@ -40,6 +40,51 @@ export function makeBatch(split: FeaturesSplit, labels: Int32Array, indices: Int
   return { features, labels: batchLabels, size: indices.length };
 }
 
+/** Points of a phase's loss curve: `loss[i]` is the mean loss of the iterations up to `iteration[i]` (1-based, inclusive) since the previous point. */
+export interface LossCurvePoints {
+  iteration: number[];
+  loss: number[];
+}
+
+/** What a phase did: iterations, mean loss of the last epoch (null: nothing ran), the thinned loss curve. */
+export interface PhaseResult {
+  iterations: number;
+  loss: number | null;
+  curve: LossCurvePoints;
+}
+
+/** At most this many points per phase in results.json: a curve, not a log of every iteration. */
+export const LOSS_CURVE_POINTS = 50;
+
+/** The loss per iteration, averaged over windows of ceil(total / LOSS_CURVE_POINTS) iterations. */
+export class LossCurve {
+  private readonly window: number;
+  private readonly out: LossCurvePoints = { iteration: [], loss: [] };
+  private sum = 0;
+  private count = 0;
+  private seen = 0;
+
+  constructor(private readonly total: number) {
+    this.window = Math.max(1, Math.ceil(total / LOSS_CURVE_POINTS));
+  }
+
+  add(loss: number): void {
+    this.sum += loss;
+    this.count++;
+    this.seen++;
+    if (this.count === this.window || this.seen === this.total) {
+      this.out.iteration.push(this.seen);
+      this.out.loss.push(this.sum / this.count);
+      this.sum = 0;
+      this.count = 0;
+    }
+  }
+
+  points(): LossCurvePoints {
+    return { iteration: [...this.out.iteration], loss: [...this.out.loss] };
+  }
+}
+
 /**
  * `schedule.epochs` epochs over `indices`: reshuffled every epoch, batches of `batchSize` with the
  * last partial batch kept (DataLoader's drop_last = False), lr set before every iteration over
@@ -60,16 +105,17 @@ export async function trainPhase(
     methodRng: Rng;
     progress: ProgressFactory; label: string; pause?: () => Promise<void>;
   },
-): Promise<{ iterations: number; loss: number | null }> {
+): Promise<PhaseResult> {
   const n = indices.length;
   const perEpoch = Math.ceil(n / ctx.batchSize);
   const total = schedule.epochs * perEpoch;
-  if (total === 0) return { iterations: 0, loss: null };
+  if (total === 0) return { iterations: 0, loss: null, curve: { iteration: [], loss: [] } };
   method.setPhase(phase);
   const bar = ctx.progress(ctx.label, total);
   const order = Int32Array.from(indices);
   let k = 0;
   let epochLoss = 0;
+  const curve = new LossCurve(total);
   for (let epoch = 0; epoch < schedule.epochs; epoch++) {
     ctx.rng.shuffleInPlace(order);
     epochLoss = 0;
@@ -78,11 +124,12 @@ export async function trainPhase(
       const { loss } = method.trainStep(batch, { lr: scheduledLr(k, total, schedule), iteration: k, iterations: total, epoch }, ctx.methodRng);
       if (!Number.isFinite(loss)) throw new Clap4ClipError(`${method.name}: the loss became ${loss} at ${phase} iteration ${k}`);
       epochLoss += loss;
+      curve.add(loss);
       k++;
       bar.tick(1, `loss ${loss.toFixed(3)}`);
       if (ctx.pause) await ctx.pause();
     }
   }
   bar.done();
-  return { iterations: k, loss: epochLoss / perEpoch };
+  return { iterations: k, loss: epochLoss / perEpoch, curve: curve.points() };
 }

@@ -4,17 +4,16 @@
  * cannot make the page run code or phone home). Every text taken from a file is escaped.
  */
 import { Clap4ClipError } from '../util/errors.js';
-import { renderCharts, runLabels, type RenderedChart } from './charts.js';
+import { runLabels, type RenderedChart } from './charts.js';
+import { renderCharts } from './chartList.js';
 import { meanStd, type ReportResults } from './loadResults.js';
+import { calibrationSection, configPanel, escapeHtml } from './panels.js';
+
+export { escapeHtml } from './panels.js';
 
 export interface ReportRun {
   dir: string;
   results: ReportResults;
-}
-
-/** Escapes text for HTML element content and double-quoted attributes. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
 }
 
 /** Runs of the same method on the same data: the unit of the mean ± std table. */
@@ -43,13 +42,18 @@ interface Metric {
 }
 
 const pct = (x: number): string => (100 * x).toFixed(2);
+/** The calibration of the final step, when it was recorded. */
+const finalCalibration = (r: ReportResults) => r.calibration?.steps.find((c) => c.step === r.ece.dataset.length - 1) ?? null;
 const METRICS: Metric[] = [
   { label: 'Avg. acc. (%)', get: (r) => r.averageAccuracy, format: pct },
   { label: 'Last acc. (%)', get: (r) => r.lastAccuracy, format: pct },
   { label: 'BWT (pts)', get: (r) => r.backwardTransfer, format: pct },
   { label: 'Forgetting (pts)', get: (r) => r.forgetting, format: pct },
-  { label: 'ECE test set', get: (r) => r.ece.dataset.at(-1)!, format: (x) => x.toFixed(4) },
-  { label: 'ECE batch mean', get: (r) => r.ece.perBatchMean.at(-1)!, format: (x) => x.toFixed(4) },
+  { label: 'ECE raw', get: (r) => r.ece.dataset.at(-1)!, format: (x) => x.toFixed(4) },
+  { label: 'ECE calibrated', get: (r) => finalCalibration(r)?.calibrated.eceDataset ?? null, format: (x) => x.toFixed(4) },
+  { label: 'T', get: (r) => finalCalibration(r)?.temperature ?? null, format: (x) => x.toFixed(2) },
+  { label: 'ECE batch mean raw', get: (r) => r.ece.perBatchMean.at(-1)!, format: (x) => x.toFixed(4) },
+  { label: 'ECE batch mean calibrated', get: (r) => finalCalibration(r)?.calibrated.ecePerBatchMean ?? null, format: (x) => x.toFixed(4) },
   // Exemplars after the last task; 0 for an exemplar-free method (SimpleCIL, RanPAC, zero-shot).
   { label: 'Memory (exemplars)', get: (r) => r.memorySizes.at(-1) ?? null, format: (x) => x.toFixed(0) },
   { label: 'Time (s)', get: (r) => r.timing.reduce((a, b) => a + b, 0), format: (x) => x.toFixed(1) },
@@ -63,7 +67,7 @@ export function formatMeanStd(values: readonly (number | null)[], format: (x: nu
   const xs = values.filter((v): v is number => v !== null);
   if (xs.length === 0) return '—';
   const { mean, std } = meanStd(xs);
-  return `${format(mean)} ± ${std === null ? '—' : format(std)}`;
+  return std === null ? format(mean) : `${format(mean)} ± ${format(std)}`;
 }
 
 /** Config keys (other than seed and output directory) whose values differ within a group. */
@@ -141,8 +145,10 @@ function syntheticBanner(runs: readonly ReportRun[], labels: readonly string[]):
   return `<div class="banner" role="alert"><strong>Synthetic data.</strong> ${which} the built-in synthetic “CLIP-like” features, not features of real images from CLIP. The numbers show how the methods behave on that generated world; they are not CLIP benchmark results.</div>`;
 }
 
+/** A chart with one drawing per layout; the CSS shows the one for the screen's width. */
 function figure(chart: RenderedChart): string {
-  return `<figure class="chart" id="chart-${chart.kind}" data-chart="${chart.kind}"><h3>${escapeHtml(chart.title)}</h3><div class="svg">${chart.svg}</div><figcaption>${escapeHtml(chart.caption)}</figcaption></figure>`;
+  const svgs = chart.svgs.map((s) => `<div class="svg layout-${s.layout.name}" data-width="${s.layout.width}">${s.svg}</div>`).join('');
+  return `<figure class="chart" id="chart-${chart.kind}" data-chart="${chart.kind}"><h3>${escapeHtml(chart.title)}</h3>${svgs}<figcaption>${escapeHtml(chart.caption)}</figcaption></figure>`;
 }
 
 const CSS = `
@@ -163,6 +169,10 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 figure.chart { background: #fff; margin: 18px 0; padding: 16px; border: 1px solid #e3e7ec; border-radius: 6px; }
 figure.chart .svg { overflow-x: auto; }
 figure.chart svg { max-width: 100%; height: auto; display: block; }
+.layout-narrow { display: none; }
+@media (max-width: 1000px) { .layout-wide { display: none; } .layout-narrow { display: block; } main { padding: 16px 12px 40px; } figure.chart { padding: 10px; } th, td { padding: 5px 6px; } table { font-size: 12px; } }
+table.config th[scope="row"] { background: #f7f8fa; font-weight: 500; white-space: nowrap; }
+details { margin: 8px 0; } summary { cursor: pointer; font-weight: 600; font-size: 14px; }
 figcaption { color: #3c4654; font-size: 13px; margin-top: 8px; max-width: 90ch; }
 code { font-size: 12px; }
 `;
@@ -191,14 +201,20 @@ export async function renderReport(runs: readonly ReportRun[]): Promise<string> 
 ${syntheticBanner(runs, labels)}
 <section>
 <h2>Summary</h2>
-<p class="note">Mean ± standard deviation (sample, n − 1) over the runs of each method on each dataset; “—” when there is a single run. Average accuracy is the mean of acc_t over steps, last accuracy acc_t after the final task; backward transfer and forgetting are in percentage points (forgetting: mean drop from the best earlier accuracy on each old task); ECE is that of the final step.</p>
+<p class="note">Mean ± standard deviation (sample, n − 1) over the runs of each method on each dataset (the mean alone for a single run). Average accuracy is the mean of acc_t over steps, last accuracy acc_t after the final task; backward transfer and forgetting are in percentage points (forgetting: mean drop from the best earlier accuracy on each old task). ECE (15 bins) is that of the final step over the whole test set and as the mean over test batches, raw and after temperature scaling with the fitted T (“—”: not recorded).</p>
 ${summaryTable(groups)}
 ${novelty === null ? '' : `<h3>Novel-data detection</h3><p class="note">Mean over steps per run, then mean ± std over runs; known classes are the positives.</p>${novelty}`}
+</section>
+<section id="configuration">
+<h2>Configuration and provenance</h2>
+<p class="note">What each method ran with (the SGD schedule as run: the config's overrides over the method's own), and which version of clap4clip produced the results, when.</p>
+${configPanel(groups)}
 </section>
 <section>
 <h2>Charts</h2>
 ${charts.map(figure).join('\n')}
 </section>
+${calibrationSection(runs, labels)}
 ${repeatedRunsSection(runs, labels)}
 <section>
 <h2>Runs</h2>

@@ -13,6 +13,7 @@ import { readdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Clap4ClipError, DataError } from '../util/errors.js';
 import { readInputText } from '../util/inputFile.js';
+import { readBins, readExtras, type ReportExtras } from './loadExtras.js';
 
 export const RESULTS_FILE = 'results.json';
 
@@ -54,7 +55,7 @@ export interface RepeatedRunsEntry {
 }
 
 /** The validated content of one results.json, in the shape the report needs. */
-export interface ReportResults {
+export interface ReportResults extends ReportExtras {
   method: string;
   seed: number | null;
   /** `config.data` (a directory or "synthetic"), with the synthetic preset when there is one. */
@@ -91,10 +92,10 @@ export interface LoadedRun {
   results: ReportResults;
 }
 
-type Obj = Record<string, unknown>;
+export type Obj = Record<string, unknown>;
 
 /** Validation context: the file, so every failure names it. */
-class Checker {
+export class Checker {
   constructor(readonly file: string) {}
 
   fail(key: string, problem: string): never {
@@ -241,6 +242,7 @@ export function validateResults(value: unknown, file: string): ReportResults {
     repeatedRuns: top['runs'] === undefined ? [] : readRepeatedRuns(top['runs']),
     notes: top['notes'] === undefined ? [] : c.array(top['notes'], 'notes').map((x, i) => c.string(x, `notes[${i}]`)),
     memorySizes: top['steps'] === undefined ? [] : c.array(top['steps'], 'steps').map((st, i) => c.number(c.field(c.object(st, `steps[${i}]`), 'memorySize', `steps[${i}].memorySize`), `steps[${i}].memorySize`, 0, Number.MAX_SAFE_INTEGER, true)),
+    ...readExtras(c, top, steps),
   };
 }
 
@@ -280,17 +282,7 @@ function readReliability(c: Checker, v: unknown, steps: number): ReliabilityReco
     const key = `reliability[${i}]`;
     const o = c.object(r, key);
     const step = readStep(c, c.field(o, 'step', `${key}.step`), `${key}.step`, steps);
-    const bins = c.array(c.field(o, 'bins', `${key}.bins`), `${key}.bins`).map((b, j) => {
-      const bk = `${key}.bins[${j}]`;
-      const bo = c.object(b, bk);
-      const get = (name: string): unknown => c.field(bo, name, `${bk}.${name}`);
-      const lower = c.fraction(get('lower'), `${bk}.lower`);
-      const upper = c.number(get('upper'), `${bk}.upper`, lower, 1);
-      const count = c.number(get('count'), `${bk}.count`, 0, Number.MAX_SAFE_INTEGER, true);
-      // An empty bin has no mean; writers may store 0 or null there.
-      const orZero = (name: string): number => (count === 0 && bo[name] === null ? 0 : c.fraction(get(name), `${bk}.${name}`));
-      return { lower, upper, count, meanConfidence: orZero('meanConfidence'), accuracy: orZero('accuracy') };
-    });
+    const bins = readBins(c, c.field(o, 'bins', `${key}.bins`), `${key}.bins`);
     return { step, bins };
   });
 }

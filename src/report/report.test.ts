@@ -5,7 +5,9 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseReportArgs, reportCommand, runReport } from '../cli/commands/report.js';
 import { DataError } from '../util/errors.js';
-import { chartSpecs, runLabels, thinCurve, type ChartRun } from './charts.js';
+import { runLabels, type ChartRun } from './charts.js';
+import { chartSpecs } from './chartList.js';
+import { thinCurve } from './detailCharts.js';
 import { escapeHtml, formatMeanStd, renderReport } from './html.js';
 import { findRunDirs, loadRuns, meanStd, parseResults, validateResults } from './loadResults.js';
 import { writeReport } from './writeReport.js';
@@ -172,7 +174,7 @@ describe('summary statistics', () => {
     assert.ok(Math.abs(mean - 0.72) < 1e-12);
     assert.ok(Math.abs(std! - 0.0282842712) < 1e-9);
     assert.equal(formatMeanStd([0.7, 0.74], (x) => (100 * x).toFixed(2)), '72.00 ± 2.83');
-    assert.equal(formatMeanStd([0.5], (x) => x.toFixed(2)), '0.50 ± —');
+    assert.equal(formatMeanStd([0.5], (x) => x.toFixed(2)), '0.50', 'a single value: the mean alone, no "± —"');
     assert.equal(formatMeanStd([null, null], (x) => x.toFixed(2)), '—');
   });
 });
@@ -210,7 +212,7 @@ describe('renderReport', () => {
       const m = new RegExp(`<figure class="chart" id="chart-${kind}"[^>]*>.*?<svg[^>]*class="marks"`, 's').exec(html);
       assert.ok(m, `chart ${kind} missing`);
     }
-    assert.equal(html.match(/<svg /g)?.length, 6);
+    assert.equal(html.match(/<svg /g)?.length, 12, 'each chart drawn for the wide and the narrow layout');
   });
 
   test('SVG ids are unique across the page', () => {
@@ -225,7 +227,8 @@ describe('renderReport', () => {
     assert.match(row, /72\.00 ± 2\.83/); // average accuracy 0.70, 0.74
     assert.match(row, /62\.50 ± 3\.54/); // last accuracy 0.60, 0.65: std 0.05 / sqrt 2
     const zs = /<tr><td><strong>zeroshot<\/strong>.*?<\/tr>/s.exec(html)?.[0] ?? '';
-    assert.match(zs, new RegExp(`${(100 * (zeroshot['averageAccuracy'] as number)).toFixed(2)} ± —`));
+    assert.match(zs, new RegExp(`${(100 * (zeroshot['averageAccuracy'] as number)).toFixed(2)}</td>`));
+    assert.doesNotMatch(zs, /±/, 'a single run shows no "± —"');
     assert.match(html, /<td>\/data\/cifar100-vitb16<\/td>/);
   });
 
@@ -241,7 +244,7 @@ describe('renderReport', () => {
   test('no banner when every run is on real features', async () => {
     const page = await renderReport([asRun('runs/ad', adapter)]);
     assert.doesNotMatch(page, /class="banner"/);
-    assert.equal(page.match(/<svg /g)?.length, 3);
+    assert.equal(page.match(/<svg /g)?.length, 6);
   });
 
   test('text from the files is escaped (method, data and directory names)', async () => {
@@ -261,7 +264,7 @@ describe('renderReport', () => {
     one['reliability'] = [{ step: 0, bins: [{ lower: 0, upper: 1, count: 0, meanConfidence: null, accuracy: null }] }];
     const many = makeResults({ method: 'zeroshot', seed: 0, tasks: 20 });
     const page = await renderReport([asRun('one', one), asRun('many', many)]);
-    assert.equal(page.match(/<svg /g)?.length, 4);
+    assert.equal(page.match(/<svg /g)?.length, 8);
     assert.match(/<tr><td><strong>clap<\/strong>.*?<\/tr>/s.exec(page)![0], /<td class="num">—<\/td>/);
   });
 
@@ -306,7 +309,7 @@ describe('writeReport and the report command', () => {
     const io = { stdout: { write: (s: string) => lines.push(s) } };
     assert.equal(await runReport([path.join(root, 'single'), path.join(root, 'compare'), '--out', out], io), 0);
     assert.match(lines.join(''), /report of 3 runs -> .*all\.html/);
-    assert.equal((await readFile(out, 'utf8')).match(/<svg /g)?.length, 6);
+    assert.equal((await readFile(out, 'utf8')).match(/<svg /g)?.length, 12);
   });
 
   test('errors name the directory or file', async () => {

@@ -18,7 +18,7 @@ import {
 } from './checkpoint.js';
 import { captureSnapshot, restoreMethod, resumePoint } from './snapshot.js';
 import { resolveRunConfig, type RunConfig } from './config.js';
-import { methodSetupFor, runClassIncremental, runStreams, scenarioFor, taskClassesOf, type LoopResult, type StepRecord } from './loop.js';
+import { methodSetupFor, phaseSchedules, runClassIncremental, runStreams, scenarioFor, taskClassesOf, type LoopResult, type StepRecord } from './loop.js';
 import { CHECKPOINT_DIR } from './runDirectory.js';
 
 const dirs: string[] = [];
@@ -67,9 +67,11 @@ before(async () => {
         accuracyMatrix: steps.map((s) => s.accuracies),
         ece: { perBatchMean: steps.map((s) => s.ecePerBatchMean), dataset: steps.map((s) => s.eceDataset) },
         reliability: [],
+        calibration: [],
         novelty: [],
         timing: steps.map((s) => s.seconds.total),
         steps: [...steps],
+        schedules: phaseSchedules(config, method),
       };
       snapshots.push(captureSnapshot({ config, method, scenario, completedTask: step.task, memory: memoryAfter(step.task), streams, result }));
     },

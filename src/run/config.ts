@@ -40,6 +40,16 @@ export const EVAL_BATCHINGS = ['per-task', 'mixed', 'single'] as const;
 export type EvalBatching = (typeof EVAL_BATCHINGS)[number];
 /** numpy's RandomState takes seeds below 2^31, and the reference order uses 1993 + seed. */
 const MAX_SEED = 2 ** 31 - 1993;
+/**
+ * Where the post-hoc temperature of each step is fitted (`src/run/calibration.ts`): `holdout`
+ * keeps `calibrationPerClass` training samples of every class out of training and memory and
+ * fits on those of all seen classes (changes which samples train, hence every number of a run);
+ * `memory` fits on the exemplar memory after the task (samples the model trained on: the
+ * temperature comes out too low, but training is exactly that of a run without calibration);
+ * `none` fits nothing.
+ */
+export const CALIBRATION_SOURCES = ['holdout', 'memory', 'none'] as const;
+export type CalibrationSource = (typeof CALIBRATION_SOURCES)[number];
 export const PROGRESS_MODES = ['auto', 'always', 'never'] as const;
 export type ProgressMode = (typeof PROGRESS_MODES)[number];
 
@@ -75,6 +85,10 @@ export interface RunConfig {
   samples: number;
   evalBatchSize: number;
   evalBatching: EvalBatching;
+  /** Where the temperature of post-hoc calibration is fitted (see CALIBRATION_SOURCES). */
+  calibration: CalibrationSource;
+  /** `holdout`: training samples held out per class (at most half of a class's samples). */
+  calibrationPerClass: number;
   /** Novel data detection after every task but the last (default: on for the synthetic data, off otherwise). */
   novelty: boolean;
   /** Repeated runs with seeds seed, seed + 1, ..., seed + runs - 1 (summary: mean and sample std). */
@@ -108,6 +122,8 @@ export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = Object.freeze({
   samples: 20,
   evalBatchSize: 32,
   evalBatching: 'mixed',
+  calibration: 'holdout',
+  calibrationPerClass: 10,
   novelty: true,
   runs: 1,
   out: null,
@@ -210,6 +226,8 @@ export const RUN_CONFIG_FIELDS: readonly FieldSpec[] = [
   { key: 'samples', arg: 'T', help: 'Monte-Carlo samples drawn per prediction by probabilistic methods', check: int(1), fromFlag: flagInt },
   { key: 'evalBatchSize', arg: 'N', help: 'evaluation batch size', check: int(1), fromFlag: flagInt },
   { key: 'evalBatching', arg: EVAL_BATCHINGS.join('|'), help: 'test batches: per-task (one task per batch, as the paper), mixed (tasks shuffled together), single (one image each)', check: oneOf(EVAL_BATCHINGS) },
+  { key: 'calibration', arg: CALIBRATION_SOURCES.join('|'), help: 'post-hoc temperature scaling fitted on: holdout (calibrationPerClass training samples per class kept out of training and memory), memory (the exemplars after each task; trains exactly as without calibration), none', check: oneOf(CALIBRATION_SOURCES) },
+  { key: 'calibrationPerClass', arg: 'N', help: 'held-out calibration samples per class with --calibration holdout (at most half of a class)', check: int(1), fromFlag: flagInt },
   { key: 'novelty', arg: '', help: 'novel data detection after every task but the last; --no-novelty turns it off', check: bool, fromFlag: flagBool, boolean: true, defaultText: 'on for synthetic data, off with --data DIR' },
   { key: 'runs', arg: 'N', help: 'repeat with seeds seed..seed+N-1 and report mean and std (run-<seed>/ subdirectories)', check: int(1, 1000), fromFlag: flagInt },
   { key: 'out', arg: 'DIR', help: 'run directory', check: (v, k) => (v === null ? null : text(v, k)), defaultText: 'runs/<method or compare>-<time>' },

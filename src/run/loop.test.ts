@@ -45,7 +45,7 @@ class FittingMethod extends RecordingMethod {
 const dataset = generateSyntheticDataset(SYNTHETIC_TINY); // 10 classes, 40 train / 10 test each, 2 views
 
 test('training set = memory + new task; warm-up then cosine over S = epochs * ceil(N / B); finetuning on the memory', async () => {
-  const config = resolveRunConfig({ syntheticPreset: 'tiny', increment: 5, memorySize: 20, batchSize: 32, classOrder: 'identity' });
+  const config = resolveRunConfig({ syntheticPreset: 'tiny', increment: 5, memorySize: 20, batchSize: 32, classOrder: 'identity', calibration: 'none' }); // every training sample trains
   const m = new RecordingMethod();
   const r = await runClassIncremental(config, dataset, m);
 
@@ -142,7 +142,7 @@ class FeatureLogitsMethod extends RecordingMethod {
 }
 
 test('a score-based selector scores each new class on its own, in eval batches, and the memory keeps its choice', async () => {
-  const config = resolveRunConfig({ syntheticPreset: 'tiny', increment: 5, memorySize: 20, classOrder: 'identity', selector: 'distance', evalBatchSize: 32, novelty: false });
+  const config = resolveRunConfig({ syntheticPreset: 'tiny', increment: 5, memorySize: 20, classOrder: 'identity', selector: 'distance', evalBatchSize: 32, novelty: false, calibration: 'none' });
   const m = new FeatureLogitsMethod();
   await runClassIncremental(config, dataset, m);
   const { labels, views: V, dim: D, features } = dataset.train;
@@ -177,7 +177,7 @@ test('the mixed test order and evaluation predictions do not consume the trainin
 });
 
 test('a method without SGD that fits: sees memory + task rows once per task, the new classes\' text at beginTask, no trainStep', async () => {
-  const config = resolveRunConfig({ syntheticPreset: 'tiny', increment: 5, memorySize: 20, classOrder: 'identity', novelty: false });
+  const config = resolveRunConfig({ syntheticPreset: 'tiny', increment: 5, memorySize: 20, classOrder: 'identity', novelty: false, calibration: 'none' });
   const m = new FittingMethod();
   const r = await runClassIncremental(config, dataset, m);
   assert.equal(m.calls.length, 0, 'no SGD step');

@@ -30,6 +30,8 @@ import { ensemblePredictor, evalBatches, evaluateStep, predictBatches, type Eval
 import { afterTask, Pacer, RunInterrupted, type StopRequest } from './signals.js';
 import { noveltyRecords, predictKnownAndNovel, type NoveltyRecord } from './novelty.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
+import { calibrateStep, holdOutRows, type HoldOut } from './calibration.js';
+import type { RngState } from '../engine/random.js';
 import type { LoopResult, StepRecord } from './loopResult.js';
 
 export { runStreams, type RunStreams } from '../cl/streams.js';
@@ -100,6 +102,25 @@ export function phaseSchedules(config: RunConfig, method: Method): StepSchedules
   return { train: over(train, config.epochs, lr), finetune: over(finetune, config.finetuneEpochs, finetuneLr) };
 }
 
+/** Where a run's calibration samples come from; null with `calibration: none`. */
+export interface CalibrationPlan {
+  source: 'holdout' | 'memory';
+  /** With `holdout`: the rows kept out of training. */
+  holdOut: HoldOut | null;
+  orderState: RngState;
+}
+
+/** The calibration plan of `config` on `scenario`: a pure function of both (same on resume). */
+export function calibrationPlanFor(config: RunConfig, scenario: Scenario): CalibrationPlan | null {
+  if (config.calibration === 'none') return null;
+  const rng = runStreams(config.seed).calibration;
+  if (config.calibration === 'holdout') {
+    const holdOut = holdOutRows(scenario, config.calibrationPerClass, rng);
+    return { source: 'holdout', holdOut, orderState: holdOut.orderState };
+  }
+  return { source: 'memory', holdOut: null, orderState: rng.fork().state() };
+}
+
 /** Test batches predicted per group of this many, with a pause between groups. */
 const PACED_EVAL_GROUP = 8;
 
@@ -124,7 +145,10 @@ export async function runClassIncremental(config: RunConfig, dataset: FeaturesDa
   const start = options.resume ? resumePoint(options.resume, config, scenario) : null;
   const streams = start?.streams ?? runStreams(config.seed);
   const memory = start?.memory ?? new ExemplarMemory({ kind: config.memoryKind, size: config.memorySize });
-  const result: LoopResult = start?.result ?? { scenario, accuracyMatrix: [], ece: { perBatchMean: [], dataset: [] }, reliability: [], novelty: [], timing: [], steps: [] };
+  const result: LoopResult = start?.result ?? { scenario, accuracyMatrix: [], ece: { perBatchMean: [], dataset: [] }, reliability: [], calibration: [], novelty: [], timing: [], steps: [], schedules: phaseSchedules(config, method) };
+  result.calibration ??= []; // a checkpoint of a run without calibration has none
+  result.schedules = phaseSchedules(config, method);
+  const plan = calibrationPlanFor(config, scenario);
   const firstTask = start?.nextTask ?? 0;
   const progress = options.progress ?? silentProgress;
   const schedules = phaseSchedules(config, method);
@@ -146,7 +170,7 @@ export async function runClassIncremental(config: RunConfig, dataset: FeaturesDa
     // 1. The task step: train, fit, memory, finetune.
     const record = await runTaskStep({
       method, task, classes: taskClassesOf(dataset, scenario, task),
-      split: dataset.train, labels: scenario.trainLabels, taskRows: scenario.trainIndices[t]!,
+      split: dataset.train, labels: scenario.trainLabels, taskRows: plan?.holdOut?.trainRows[t] ?? scenario.trainIndices[t]!,
       memory, selector, schedules, batchSize: config.batchSize, scoringBatchSize: config.evalBatchSize,
       streams, progress, label: `${method.name} ${tag}`, pause: () => pacer.pause(),
     });
@@ -161,6 +185,16 @@ export async function runClassIncremental(config: RunConfig, dataset: FeaturesDa
     bar.done();
     const ev = evaluateStep(predicted, scenario.testLabels, taskOf, t + 1);
     const t4 = performance.now();
+
+    // 2b. Post-hoc calibration: T fitted on the calibration samples, test metrics before and after.
+    const groups = plan === null ? [] : plan.holdOut ? plan.holdOut.heldOut.slice(0, t + 1) : memory.size > 0 ? [memory.indices()] : [];
+    const calibration = plan === null || groups.every((g) => g.length === 0) ? null : calibrateStep({
+      step: t, source: plan.source, predict, train: dataset.train, trainLabels: scenario.trainLabels, groups,
+      evalBatching: config.evalBatching, evalBatchSize: config.evalBatchSize, orderState: plan.orderState,
+      test: predicted, testLabels: scenario.testLabels,
+    });
+    await pacer.pause();
+    const t4b = performance.now();
 
     // 3. Novel data detection: the later tasks' test samples through the same seen-class head.
     const novelty: NoveltyRecord[] = [];
@@ -185,13 +219,16 @@ export async function runClassIncremental(config: RunConfig, dataset: FeaturesDa
       trainSamples: record.trainSamples,
       iterations: record.iterations,
       loss: record.loss,
-      seconds: { ...record.seconds, eval: (t4 - t3) / 1e3, novelty: (t5 - t4) / 1e3, total: (t5 - t0) / 1e3 },
+      lossCurve: record.lossCurve,
+      temperature: calibration?.temperature ?? null,
+      seconds: { ...record.seconds, eval: (t4 - t3) / 1e3, calibration: (t4b - t4) / 1e3, novelty: (t5 - t4b) / 1e3, total: (t5 - t0) / 1e3 },
     };
     result.novelty.push(...novelty);
     result.accuracyMatrix.push(ev.accuracies);
     result.ece.perBatchMean.push(ev.ecePerBatchMean);
     result.ece.dataset.push(ev.eceDataset);
     result.reliability.push({ step: t, bins: ev.reliability });
+    if (calibration) result.calibration.push(calibration);
     result.timing.push(step.seconds.total);
     result.steps.push(step);
     // The task is complete: commit its checkpoint (a stop requested meanwhile waits for it).

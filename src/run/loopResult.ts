@@ -4,7 +4,8 @@
  */
 import type { Scenario } from '../data/scenario.js';
 import type { ReliabilityBin } from '../eval/calibration.js';
-import type { TaskRecord } from '../cl/taskStep.js';
+import type { StepSchedules, TaskRecord } from '../cl/taskStep.js';
+import type { StepCalibration } from './calibration.js';
 import type { NoveltyRecord } from './novelty.js';
 
 /** What happened at one step (after task t): the task step's record, then its evaluation. */
@@ -18,8 +19,11 @@ export interface StepRecord {
   trainSamples: TaskRecord['trainSamples'];
   iterations: TaskRecord['iterations'];
   loss: TaskRecord['loss'];
+  lossCurve: TaskRecord['lossCurve'];
+  /** The fitted temperature of post-hoc calibration (null: not calibrated at this step). */
+  temperature: number | null;
   /** Wall-clock seconds of each phase (memory includes scoring the candidates). */
-  seconds: TaskRecord['seconds'] & { eval: number; novelty: number; total: number };
+  seconds: TaskRecord['seconds'] & { eval: number; calibration: number; novelty: number; total: number };
 }
 
 export interface LoopResult {
@@ -28,9 +32,13 @@ export interface LoopResult {
   ece: { perBatchMean: number[]; dataset: number[] };
   /** The 15 bins behind the dataset-level ECE of each step. */
   reliability: { step: number; bins: ReliabilityBin[] }[];
+  /** Post-hoc calibration of every calibrated step (empty with `calibration: none`). */
+  calibration: StepCalibration[];
   /** Detection records of every step but the last (empty when novelty is off). */
   novelty: NoveltyRecord[];
   /** Seconds per task (all phases). */
   timing: number[];
   steps: StepRecord[];
+  /** The SGD phases as run (`phaseSchedules` of the loop). */
+  schedules: StepSchedules;
 }

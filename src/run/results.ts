@@ -20,7 +20,10 @@ import type { TaskInfo } from '../methods/method.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomicWrite.js';
 import { Clap4ClipError } from '../util/errors.js';
 import type { EvalBatching, RunConfig } from './config.js';
-import type { LoopResult, StepRecord } from './loop.js';
+import type { StepCalibration } from './calibration.js';
+import type { StepSchedules } from '../cl/taskStep.js';
+import { provenance, type Provenance } from './provenance.js';
+import { calibrationPlanFor, type LoopResult, type StepRecord } from './loop.js';
 import { noveltyMeans, type NoveltyMetrics, type NoveltyRecord, type NoveltyScore } from './novelty.js';
 
 export const RESULTS_FILE = 'results.json';
@@ -34,6 +37,10 @@ export interface RunResults {
   synthetic: boolean;
   dataset: { source: string; encoder: string; dim: number; numClasses: number; numTemplates: number; train: number; test: number };
   config: RunConfig;
+  /** The SGD phases as run (config overrides over the method's own; null: the phase does not exist). */
+  schedules: StepSchedules;
+  /** Package version, git commit and Node.js version of the code that ran. */
+  provenance: Provenance;
   classOrder: number[];
   tasks: TaskInfo[];
   /** A[t][k] as fractions in [0, 1] (lower-triangular ragged). */
@@ -50,6 +57,12 @@ export interface RunResults {
   evalBatching: EvalBatching;
   /** Reliability bins of each step (15, counts sum to the step's test samples). */
   reliability: { step: number; bins: ReliabilityBin[] }[];
+  /**
+   * Post-hoc temperature scaling (`src/run/calibration.ts`): where T was fitted, how many training
+   * samples per task were held out of training and memory for it (0 unless `holdout`), and per
+   * calibrated step T with the test ECE (both), NLL, Brier score and reliability bins before and after.
+   */
+  calibration: { source: RunConfig['calibration']; perClass: number | null; heldOut: number[]; steps: StepCalibration[] };
   /** Novel data detection of each step but the last, one record per score (empty when off). */
   novelty: NoveltyRecord[];
   /** Mean over steps per score ({} when there is no detection). */
@@ -85,6 +98,8 @@ export function summarizeRun(config: RunConfig, dataset: FeaturesDataset, method
       test: dataset.test.n,
     },
     config,
+    schedules: loop.schedules,
+    provenance: provenance(),
     classOrder: loop.scenario.classOrder,
     tasks: loop.scenario.tasks,
     accuracyMatrix: A,
@@ -96,6 +111,12 @@ export function summarizeRun(config: RunConfig, dataset: FeaturesDataset, method
     ece: { perBatchMean: loop.ece.perBatchMean, dataset: loop.ece.dataset, bins: 15, evalBatching: config.evalBatching },
     evalBatching: config.evalBatching,
     reliability: loop.reliability,
+    calibration: {
+      source: config.calibration,
+      perClass: config.calibration === 'holdout' ? config.calibrationPerClass : null,
+      heldOut: calibrationPlanFor(config, loop.scenario)?.holdOut?.heldOut.map((rows) => rows.length) ?? loop.scenario.tasks.map(() => 0),
+      steps: loop.calibration,
+    },
     novelty: loop.novelty,
     noveltyMean: noveltyMeans(loop.novelty),
     timing: loop.timing,

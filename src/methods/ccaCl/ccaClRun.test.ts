@@ -106,7 +106,7 @@ test('cca-cl: the run loop and the library\'s learn() fit the same model', async
   const train = { ...raw.train, features: fixed(sorted), labels: Int32Array.from(order, (i) => raw.train.labels[i]!) };
   const world = { ...raw, train, test: { ...raw.test, features: fixed(raw.test.features) }, text: fixed(raw.text) };
   const P = world.numTemplates, names = world.manifest.classNames;
-  const config = resolveRunConfig({ syntheticPreset: 'tiny', method: 'cca-cl', increment: 2, classOrder: 'identity', evalBatching: 'single', novelty: false, memorySize: 0, seed: 3, methodOptions: { rffDim: 64 } });
+  const config = resolveRunConfig({ syntheticPreset: 'tiny', method: 'cca-cl', increment: 2, classOrder: 'identity', evalBatching: 'single', novelty: false, memorySize: 0, seed: 3, methodOptions: { rffDim: 64 }, calibration: 'none' }); // no hold-out: learn() trains on every example
   const loop = await runClassIncremental(config, world, await getMethodEntry('cca-cl').create(methodSetupFor(config, world)), { untilTask: 1 });
   const rowsOf = (split: FeaturesSplit, c: number) => {
     const rows: number[] = [];

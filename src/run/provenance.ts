@@ -1,0 +1,36 @@
+/**
+ * Where a result came from: the package version, the git commit of the code when it runs from a
+ * checkout (null from an installed package or without git), and the Node.js version. Recorded in
+ * results.json and shown in the report's configuration panel.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../util/paths.js';
+
+export interface Provenance {
+  version: string;
+  /** `git rev-parse HEAD` of the package folder, null when it is not a git checkout. */
+  commit: string | null;
+  node: string;
+}
+
+let cached: Provenance | null = null;
+
+function gitCommit(dir: string): string | null {
+  try {
+    const out = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim();
+    return /^[0-9a-f]{40}$/.test(out) ? out : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The provenance of this process (computed once). */
+export function provenance(): Provenance {
+  if (cached) return { ...cached };
+  const root = repoRoot();
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version?: unknown };
+  cached = { version: typeof pkg.version === 'string' ? pkg.version : 'unknown', commit: gitCommit(root), node: process.version };
+  return { ...cached };
+}
