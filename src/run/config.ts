@@ -208,7 +208,7 @@ export const RUN_CONFIG_FIELDS: readonly FieldSpec[] = [
   { key: 'data', arg: 'DIR', help: 'a features dataset directory (see `clap4clip features`), or "synthetic" for the built-in synthetic world', check: text },
   { key: 'syntheticPreset', arg: SYNTHETIC_PRESET_NAMES.join('|'), help: 'size of the synthetic world', check: oneOf(SYNTHETIC_PRESET_NAMES) },
   { key: 'syntheticOptions', arg: 'JSON', help: 'synthetic generator settings, e.g. \'{"trainPerClass":100}\'', check: object, fromFlag: flagJson },
-  { key: 'method', arg: 'NAME', help: 'the method to train (see Methods below)', check: oneOf(METHOD_NAMES), defaultText: 'compare zeroshot, clip-adapter and clap' },
+  { key: 'method', arg: 'NAME', help: 'the method to train (see Methods below)', check: oneOf(METHOD_NAMES), defaultText: 'a comparison of the --methods list' },
   { key: 'seed', arg: 'N', help: 'run index: seeds every random draw and picks the class order', check: int(0, MAX_SEED), fromFlag: flagInt },
   { key: 'classOrder', arg: 'ORDER', help: 'class order: reference (the paper\'s), identity, labels such as 3,1,2,..., or a file of labels (JSON array, or separated by commas or new lines)', check: classOrder, fromFlag: flagOrder },
   { key: 'baseClasses', arg: 'N', help: 'classes in the first task', check: int(1, Number.MAX_SAFE_INTEGER, true), fromFlag: flagNullableInt, defaultText: 'same as --increment' },

@@ -21,9 +21,6 @@
  */
 import type { FeaturesSplit } from '../data/types.js';
 import { gatherFeatures } from '../data/gatherFeatures.js';
-
-/** Re-exported for code that still imports it from here (moved to data/ so that methods need not import run/). */
-export { gatherFeatures };
 import { ece, reliabilityBins, softmaxConfidences, type ReliabilityBin } from '../eval/calibration.js';
 import { mcVariance } from '../eval/novelty.js';
 import { Rng, type RngState } from '../engine/random.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { validateAccuracyMatrix } from '../../eval/accuracyMatrix.js';
 import { METHOD_NAMES } from '../../methods/registry.js';
-import { parseRunArgs, runCommand } from './run.js';
+import { COMPARED_METHODS, parseRunArgs, runCommand } from './run.js';
 import { recordingIO } from './io.js';
 import { synthCommand } from './synth.js';
 import { StopRequest } from '../../run/signals.js';
@@ -61,7 +61,7 @@ for (const method of ['zeroshot', 'clip-adapter']) {
   });
 }
 
-test('run without --method compares zeroshot, clip-adapter and clap; clap beats zeroshot', async () => {
+test('run without --method compares the default methods (zeroshot, simplecil, ranpac, rapf, clap); clap beats zeroshot', async () => {
   const dir = await tempDir();
   const io = recordingIO();
   // A tiny world where the image class centres sit further from their text anchors than in the
@@ -69,13 +69,13 @@ test('run without --method compares zeroshot, clip-adapter and clap; clap beats 
   const harder = ['--synthetic-options', '{"imageOffset":1.2,"testPerClass":30}'];
   assert.equal(await runCommand([...TINY, ...harder, '--out', dir], io), 0);
   const byMethod: Record<string, Record<string, unknown>> = {};
-  for (const m of ['zeroshot', 'clip-adapter', 'clap']) {
+  for (const m of COMPARED_METHODS) {
     byMethod[m] = await readResults(join(dir, m));
     checkResults(byMethod[m]!, m);
   }
   const comparison = JSON.parse(await readFile(join(dir, 'comparison.json'), 'utf8')) as { synthetic: boolean; methods: { method: string }[] };
   assert.equal(comparison.synthetic, true);
-  assert.deepEqual(comparison.methods.map((m) => m.method), ['zeroshot', 'clip-adapter', 'clap']);
+  assert.deepEqual(comparison.methods.map((m) => m.method), ['zeroshot', 'simplecil', 'ranpac', 'rapf', 'clap']);
   const zs = byMethod['zeroshot']!;
   const clap = byMethod['clap']!;
   assert.ok((clap['averageAccuracy'] as number) > (zs['averageAccuracy'] as number) + 0.05, `clap ${clap['averageAccuracy']} vs zeroshot ${zs['averageAccuracy']}`);
@@ -83,7 +83,10 @@ test('run without --method compares zeroshot, clip-adapter and clap; clap beats 
   const printed = io.out.join('');
   assert.match(printed, /Results on SYNTHETIC features/);
   assert.match(printed, /method\s+avg acc\s+last acc\s+BWT\s+forget\s+ECE\s+ECE\/batch\s+AUROC\s+memory\s+time/);
-  for (const m of ['zeroshot', 'clip-adapter', 'clap']) assert.match(printed, new RegExp(`\\n${m}\\s+\\d+\\.\\d\\d`));
+  for (const m of COMPARED_METHODS) assert.match(printed, new RegExp(`\\n${m}\\s+\\d+\\.\\d\\d`));
+  // The benchmark's own choice for RanPAC is said, and recorded in its config.
+  assert.match(printed, /note: ranpac runs with \{"M":2048\} here \(the authors' \{"M":10000\}/);
+  assert.deepEqual((byMethod['ranpac']!['config'] as { methodOptions: unknown }).methodOptions, { M: 2048 });
 });
 
 test('run reads a features directory written by synth, and a config file', async () => {
@@ -222,7 +225,7 @@ test('--resume of a finished run rebuilds the same results from its checkpoint; 
 test('a comparison is resumed as a comparison: --method is a changed config', async () => {
   const dir = await tempDir();
   assert.equal(await runCommand([...TINY, '--epochs', '1', '--samples', '2', '--out', dir], recordingIO()), 0);
-  await assert.rejects(runCommand(['--resume', dir, '--method', 'clap'], recordingIO()), /differing keys: --method \(comparison of zeroshot, clip-adapter, clap -> "clap"\)/);
+  await assert.rejects(runCommand(['--resume', dir, '--method', 'clap'], recordingIO()), /differing keys: --method \(comparison of zeroshot, simplecil, ranpac, rapf, clap -> "clap"\)/);
   await assert.rejects(runCommand([...TINY, '--epochs', '1', '--samples', '2', '--method', 'zeroshot', '--out', dir], recordingIO()), /differing keys: layout \(comparison -> one run\)/);
   assert.equal(await runCommand(['--resume', dir], recordingIO()), 0);
 });
@@ -238,7 +241,7 @@ test('run writes report.html into its directory (one run, repeated runs, compari
   const compare = await tempDir();
   assert.equal(await runCommand([...TINY, '--epochs', '1', '--samples', '2', '--runs', '2', '--out', compare], recordingIO()), 0);
   const page = await readFile(join(compare, 'report.html'), 'utf8');
-  for (const m of ['zeroshot', 'clip-adapter', 'clap']) assert.ok(page.includes(m), m);
+  for (const m of COMPARED_METHODS) assert.ok(page.includes(m), m);
 
   const broken = await tempDir();
   await mkdir(join(broken, 'report.html', 'in-the-way'), { recursive: true }); // report.html cannot be a file here

@@ -1,6 +1,6 @@
 /**
  * `clap4clip run`: train and evaluate one method, or compare several on the same data and print a
- * table (--methods a,b,c; without --method or --methods: zeroshot, clip-adapter and clap).
+ * table (--methods a,b,c; without --method or --methods: COMPARED_METHODS).
  *
  * Flags are the rows of `RUN_CONFIG_FIELDS` in kebab-case (`--finetune-epochs 2` sets
  * `finetuneEpochs`), with their help and defaults; a JSON file given with --config supplies a
@@ -22,7 +22,7 @@ import { configValues, FIELD_OPTIONS } from '../runFields.js';
 import { inUserTerms } from '../userTerms.js';
 import { readInputText } from '../../util/inputFile.js';
 import { PROCESS_IO, type CommandIO } from './io.js';
-import { describeData, printingHooks, runJson, shellWord, type OutputMode } from './runPrint.js';
+import { benchmarkOptionsNote, describeData, printingHooks, runJson, shellWord, type OutputMode } from './runPrint.js';
 
 export { COMPARED_METHODS, loadRunData, QUICK_BENCHMARK, type CommandIO };
 export { comparisonTable } from './runPrint.js';
@@ -44,7 +44,7 @@ export const RUN_SPEC: CommandSpec = {
     { name: 'full', type: 'boolean', help: 'the full CIFAR-100-sized synthetic protocol' },
     { name: 'resume', type: 'string', arg: 'DIR', help: "continue the run(s) in DIR from the last complete task; options given must match the run's settings" },
     { name: 'force', type: 'boolean', help: 'replace a run with different settings in --out DIR' },
-    { name: 'methods', type: 'string', arg: 'A,B,...', help: 'compare these methods (names from the Methods list, in the order they run)' },
+    { name: 'methods', type: 'string', arg: 'A,B,...', help: `compare these methods (names from the Methods list, in the order they run; default ${COMPARED_METHODS.join(',')})` },
     ...FIELD_OPTIONS,
     JSON_OPTION,
     QUIET_OPTION,
@@ -139,7 +139,7 @@ export async function runCommand(args: string[], io: CommandIO = PROCESS_IO, opt
     // Every method is started for its first run before any directory is touched, so bad options fail early.
     const firstRuns = await startFirstRuns(plan, ds);
     const tasks = firstRuns[0]!.scenario.tasks.length;
-    if (mode === 'text') io.stdout.write(describeData(first, ds, tasks, columns) + '\n');
+    if (mode === 'text') io.stdout.write(describeData(first, ds, tasks, columns) + '\n' + benchmarkOptionsNote(inv.benchmarkOptions, columns));
     const lock = await prepareInvocation(inv, plan);
 
     const stop = options.stop ?? new StopRequest();

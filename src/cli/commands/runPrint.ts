@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import type { FeaturesDataset } from '../../data/types.js';
 import type { RunConfig } from '../../run/config.js';
-import type { InvocationHooks } from '../../run/invocation/index.js';
+import { QUICK_BENCHMARK_METHOD_OPTIONS, type InvocationHooks } from '../../run/invocation/index.js';
 import { ProgressBoard, progressStyle, type RunProgress } from '../../run/progress.js';
 import { repeatedRunsTable, type RepeatedRunsSummary } from '../../run/repeatedRuns.js';
 import { isSynthetic, type RunResults } from '../../run/results.js';
@@ -18,14 +18,20 @@ const pct = (x: number | null): string => (x === null ? '-' : (100 * x).toFixed(
 const signedPct = (x: number | null): string => (x === null ? '-' : `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)}`);
 
 /**
- * The comparison table (accuracies, BWT and forgetting in %, ECE of the final step, the mean
+ * The comparison table (accuracies, BWT and forgetting in %, ECE of the final step,
+ * the dataset-level ECE after temperature scaling and the fitted T when calibrated, the mean
  * energy AUROC of novelty detection when measured, the exemplars kept after the last task: "none"
  * for an exemplar-free method). Rows are labelled `method` (with the seed when a method has
  * several runs).
  */
-export function comparisonTable(results: readonly RunResults[]): string {
+/** Columns left out, in this order, while the table is wider than the output (the legend still explains them). */
+const DROPPABLE_COLUMNS = ['ECE/batch', 'T', 'BWT', 'time'];
+
+export function comparisonTable(results: readonly RunResults[], columns = Infinity): string {
   const withNovelty = results.some((r) => r.noveltyMean.energy !== undefined);
-  const head = ['method', 'avg acc', 'last acc', 'BWT', 'forget', 'ECE', 'ECE/batch', ...(withNovelty ? ['AUROC'] : []), 'memory', 'time'];
+  const calibrated = (r: RunResults) => r.calibration?.steps.at(-1);
+  const withCalibration = results.some((r) => calibrated(r) !== undefined);
+  const head = ['method', 'avg acc', 'last acc', 'BWT', 'forget', 'ECE', 'ECE/batch', ...(withCalibration ? ['ECE cal', 'T'] : []), ...(withNovelty ? ['AUROC'] : []), 'memory', 'time'];
   const repeated = new Set(results.filter((r, i) => results.findIndex((q) => q.method === r.method) !== i).map((r) => r.method));
   const rows = results.map((r) => [
     repeated.has(r.method) ? `${r.method} seed ${r.config.seed}` : r.method,
@@ -35,12 +41,20 @@ export function comparisonTable(results: readonly RunResults[]): string {
     pct(r.forgetting),
     r.ece.dataset[r.ece.dataset.length - 1]!.toFixed(4),
     r.ece.perBatchMean[r.ece.perBatchMean.length - 1]!.toFixed(4),
+    ...(withCalibration ? [calibrated(r)?.calibrated.eceDataset.toFixed(4) ?? '-', calibrated(r)?.temperature.toPrecision(3) ?? '-'] : []),
     ...(withNovelty ? [r.noveltyMean.energy === undefined ? '-' : pct(r.noveltyMean.energy.auroc)] : []),
     memoryCell(r),
     `${r.totalSeconds.toFixed(1)}s`,
   ]);
   const widths = head.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j]!.length)));
-  const line = (cells: string[]): string => cells.map((c, j) => (j === 0 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!))).join('  ');
+  const kept = head.map(() => true);
+  const tableWidth = () => widths.reduce((w, x, j) => w + (kept[j] ? x + 2 : 0), -2);
+  for (const name of DROPPABLE_COLUMNS) {
+    if (tableWidth() <= columns) break;
+    const j = head.indexOf(name);
+    if (j >= 0) kept[j] = false;
+  }
+  const line = (cells: string[]): string => cells.flatMap((c, j) => (kept[j] ? [j === 0 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!)] : [])).join('  ');
   return [line(head), ...rows.map(line)].join('\n');
 }
 
@@ -53,7 +67,17 @@ function memoryCell(r: RunResults): string {
 /** The legend under the table, wrapped to `columns`. */
 export function tableLegend(results: readonly RunResults[], columns: number): string {
   const novelty = results.some((r) => r.noveltyMean.energy) ? ' AUROC: novel data detection by energy, mean over tasks.' : '';
-  return wrapText(`Accuracies in %, BWT (backward transfer) and forgetting in points; ECE (15 bins) after the last task, over the whole test set and averaged over test batches.${novelty} Memory: exemplars kept (none: exemplar-free).`, columns).join('\n');
+  const calibration = results.some((r) => r.calibration?.steps.at(-1)) ? ' ECE cal: the dataset-level ECE after temperature scaling with the fitted T (on held-out known samples).' : '';
+  return wrapText(`Accuracies in %, BWT (backward transfer) and forgetting in points; ECE (15 bins) after the last task, over the whole test set and averaged over test batches.${calibration}${novelty} Memory: exemplars kept (none: exemplar-free).`, columns).join('\n');
+}
+
+/** The method options the benchmark chose and why (lines of at most `columns` characters; '' when none). */
+export function benchmarkOptionsNote(chosen: Readonly<Record<string, Readonly<Record<string, unknown>>>> | undefined, columns: number): string {
+  return Object.entries(chosen ?? {}).map(([m, options]) => {
+    const entry = QUICK_BENCHMARK_METHOD_OPTIONS[m]!;
+    const text = `note: ${m} runs with ${JSON.stringify(options)} here (the authors' ${JSON.stringify(entry.authors)} ${entry.why}); --method-options '${JSON.stringify({ [m]: entry.authors })}' runs the authors' setting`;
+    return wrapText(text, columns).join('\n') + '\n';
+  }).join('');
 }
 
 /** What the run learns on, in a few lines of at most `columns` characters. */
@@ -118,7 +142,7 @@ export function printingHooks(io: CommandIO, mode: OutputMode, tasks: number, co
       say(line.length + 1 + file.length <= columns ? `${line} ${file}\n` : `${line}\n    ${file}\n`);
     },
     onRunsDone: (all, summaries) => {
-      say('\n' + (all[0]!.synthetic ? 'Results on SYNTHETIC features (not CLIP):\n' : '') + comparisonTable(all) + '\n' + tableLegend(all, columns) + '\n');
+      say('\n' + (all[0]!.synthetic ? 'Results on SYNTHETIC features (not CLIP):\n' : '') + comparisonTable(all, columns) + '\n' + tableLegend(all, columns) + '\n');
       for (const note of new Set(all.flatMap((r) => r.notes ?? []))) say(`note: ${note}\n`);
       for (const summary of summaries) say('\n' + repeatedRunsTable(summary) + '\n');
     },

@@ -9,7 +9,7 @@ export {
   COMPARED_METHODS, COMPARISON_OPTIONS_METHOD, planRuns, resolveInvocationConfig, settingsOf,
   type ComparisonConfig, type Invocation, type InvocationConfig, type InvocationLayout, type MethodConfig, type MethodRuns, type PlannedRun, type RecordedInvocation,
 } from './plan.js';
-export { newInvocation, QUICK_BENCHMARK, resumedInvocation } from './request.js';
+export { newInvocation, QUICK_BENCHMARK, QUICK_BENCHMARK_METHOD_OPTIONS, resumedInvocation, withBenchmarkMethodOptions } from './request.js';
 export { INVOCATION_FILE, readInvocation, writeInvocation } from './record.js';
 export { checkDirectories, holdsOnlyLeftovers, prepareInvocation, removeStaleRuns } from './directories.js';
 export { startMethod, type StartedMethod } from './startMethod.js';

@@ -18,7 +18,7 @@ import { resolveRunConfig, type MethodName, type RunConfig } from '../config.js'
 import { runDirName } from '../repeatedRuns.js';
 
 /** Methods compared when neither --method nor --methods is given, in the order they run. */
-export const COMPARED_METHODS: MethodName[] = ['zeroshot', 'clip-adapter', 'clap'];
+export const COMPARED_METHODS: MethodName[] = ['zeroshot', 'simplecil', 'ranpac', 'rapf', 'clap'];
 /**
  * The method flat (not keyed by method name) method options go to in a comparison, as before
  * comparisons took keyed options; it must be compared.
@@ -74,9 +74,11 @@ export interface Invocation extends RecordedInvocation {
   force: boolean;
   /** What `root` recorded, when already read (a resume reads it first); undefined: not read yet. */
   recorded?: RecordedInvocation | null;
+  /** Method options the no-argument benchmark chose for methods given none (`QUICK_BENCHMARK_METHOD_OPTIONS`), to be said with the run. */
+  benchmarkOptions?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 }
 
-const isMethodName = (m: string): m is MethodName => (METHOD_NAMES as readonly string[]).includes(m);
+export const isMethodName = (m: string): m is MethodName => (METHOD_NAMES as readonly string[]).includes(m);
 
 /** Checks a --methods list: known names, no repeats, at least one. Throws Clap4ClipError. */
 export function checkMethodList(methods: readonly string[]): MethodName[] {
