@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
+import { COMPARED_METHODS } from './invocation/index.js';
 import { generateSyntheticDataset, SYNTHETIC_TINY } from '../data/synthetic.js';
 import { Rng } from '../engine/random.js';
 import { createMethod } from '../methods/registry.js';
@@ -47,7 +48,7 @@ test('two fresh processes with the same config and seed write the same results.j
   const [a, b] = await Promise.all([cli([...args, '--out', join(root, 'a')]), cli([...args, '--out', join(root, 'b')])]);
   assert.equal(a.code, 0, a.stderr);
   assert.equal(b.code, 0, b.stderr);
-  for (const method of ['zeroshot', 'clip-adapter', 'clap']) {
+  for (const method of COMPARED_METHODS) {
     const [ra, rb] = await Promise.all(['a', 'b'].map((d) => readFile(join(root, d, method, 'results.json'), 'utf8')));
     assert.deepEqual(comparable(ra!), comparable(rb!), method);
   }

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { runCommand } from '../cli/commands/run.js';
+import { COMPARED_METHODS } from './invocation/index.js';
 import { recordingIO } from '../cli/commands/io.js';
 import { generateSyntheticDataset, SYNTHETIC_TINY } from '../data/synthetic.js';
 import { createMethod } from '../methods/registry.js';
@@ -80,7 +81,7 @@ for (const [method, options] of RESUMED) {
 test('comparison and repeated runs: stopped inside the second run directory, resumed to the same results and summary', async () => {
   const root = await tempDir();
   const cases: [string, string[], string[]][] = [
-    ['compare', [...TINY, '--increment', '5'], ['zeroshot', 'clip-adapter', 'clap']],
+    ['compare', [...TINY, '--increment', '5'], [...COMPARED_METHODS]],
     ['runs', [...TINY, '--method', 'clap', '--runs', '2'], ['run-0', 'run-1']],
     ['methods', [...TINY, '--increment', '5', '--methods', 'simplecil,ranpac,zeroshot', '--method-options', '{"ranpac":{"M":64}}'], ['simplecil', 'ranpac', 'zeroshot']],
   ];

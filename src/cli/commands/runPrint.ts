@@ -25,7 +25,7 @@ const signedPct = (x: number | null): string => (x === null ? '-' : `${x >= 0 ? 
  * several runs).
  */
 /** Columns left out, in this order, while the table is wider than the output (the legend still explains them). */
-const DROPPABLE_COLUMNS = ['ECE/batch', 'T', 'BWT', 'time'];
+const DROPPABLE_COLUMNS = ['ECE/batch', 'T', 'time', 'BWT'];
 
 export function comparisonTable(results: readonly RunResults[], columns = Infinity): string {
   const withNovelty = results.some((r) => r.noveltyMean.energy !== undefined);
