@@ -37,9 +37,22 @@ function checkTemperature(fn: string, temperature: number): void {
 }
 
 /** softmax(row / T) into `out` (float64), stable. */
-function softmaxRow(logits: Float32Array | Float64Array, offset: number, cols: number, temperature: number, out: Float64Array): void {
+/** The row's max logit m: subtracting it keeps every exp((z_j - m) / T) <= 1. */
+function rowMax(logits: Float32Array | Float64Array, offset: number, cols: number): number {
   let m = -Infinity;
   for (let j = 0; j < cols; j++) m = Math.max(m, logits[offset + j]!);
+  return m;
+}
+
+/** sum_j exp((z_j - m) / T) over the row: the softmax's denominator relative to exp(m / T). */
+function rowPartition(logits: Float32Array | Float64Array, offset: number, cols: number, temperature: number, m: number): number {
+  let z = 0;
+  for (let j = 0; j < cols; j++) z += Math.exp((logits[offset + j]! - m) / temperature);
+  return z;
+}
+
+function softmaxRow(logits: Float32Array | Float64Array, offset: number, cols: number, temperature: number, out: Float64Array): void {
+  const m = rowMax(logits, offset, cols);
   let z = 0;
   for (let j = 0; j < cols; j++) z += out[j] = Math.exp((logits[offset + j]! - m) / temperature);
   for (let j = 0; j < cols; j++) out[j]! /= z;
@@ -56,10 +69,8 @@ function nllUnchecked(logits: Float32Array | Float64Array, rows: number, cols: n
   let sum = 0;
   for (let r = 0; r < rows; r++) {
     const o = r * cols;
-    let m = -Infinity;
-    for (let j = 0; j < cols; j++) m = Math.max(m, logits[o + j]!);
-    let z = 0;
-    for (let j = 0; j < cols; j++) z += Math.exp((logits[o + j]! - m) / temperature);
+    const m = rowMax(logits, o, cols);
+    const z = rowPartition(logits, o, cols, temperature, m);
     // -log p_y = log z - (z_y - m) / T, exact even where p_y underflows to 0.
     sum += Math.log(z) - (logits[o + labels[r]!]! - m) / temperature;
   }
@@ -92,12 +103,8 @@ export function scaledConfidences(logits: Float32Array | Float64Array, rows: num
   checkTemperature('scaledConfidences', temperature);
   const out = new Float32Array(rows);
   for (let r = 0; r < rows; r++) {
-    const o = r * cols;
-    let m = -Infinity;
-    for (let j = 0; j < cols; j++) m = Math.max(m, logits[o + j]!);
-    let z = 0;
-    for (let j = 0; j < cols; j++) z += Math.exp((logits[o + j]! - m) / temperature);
-    out[r] = 1 / z;
+    // The max's own term is exp(0) = 1, so its probability is 1 / z.
+    out[r] = 1 / rowPartition(logits, r * cols, cols, temperature, rowMax(logits, r * cols, cols));
   }
   return out;
 }
