@@ -95,7 +95,7 @@ export function reliabilitySpec(runs: readonly ChartRun[], layout: Layout): TopL
     const cal = s.runs.map((r) => r.results.calibration?.steps.find((c) => c.step === step) ?? null);
     if (cal.every((c) => c !== null)) {
       const T = cal.map((c) => c!.temperature);
-      const t = T.length === 1 ? `T = ${T[0]!.toFixed(2)}` : `T = ${Math.min(...T).toFixed(2)}–${Math.max(...T).toFixed(2)}`;
+      const t = T.length === 1 ? `T = ${T[0]!.toPrecision(3)}` : `T = ${Math.min(...T).toPrecision(3)}–${Math.max(...T).toPrecision(3)}`;
       panels.push({ title: `${s.label} — calibrated, ${t}`, bins: mergeBins(cal.map((c) => c!.calibrated.bins)) });
     }
   }

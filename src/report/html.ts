@@ -51,7 +51,7 @@ const METRICS: Metric[] = [
   { label: 'Forgetting (pts)', get: (r) => r.forgetting, format: pct },
   { label: 'ECE raw', get: (r) => r.ece.dataset.at(-1)!, format: (x) => x.toFixed(4) },
   { label: 'ECE calibrated', get: (r) => finalCalibration(r)?.calibrated.eceDataset ?? null, format: (x) => x.toFixed(4) },
-  { label: 'T', get: (r) => finalCalibration(r)?.temperature ?? null, format: (x) => x.toFixed(2) },
+  { label: 'T', get: (r) => finalCalibration(r)?.temperature ?? null, format: (x) => x.toPrecision(3) },
   { label: 'ECE batch mean raw', get: (r) => r.ece.perBatchMean.at(-1)!, format: (x) => x.toFixed(4) },
   { label: 'ECE batch mean calibrated', get: (r) => finalCalibration(r)?.calibrated.ecePerBatchMean ?? null, format: (x) => x.toFixed(4) },
   // Exemplars after the last task; 0 for an exemplar-free method (SimpleCIL, RanPAC, zero-shot).

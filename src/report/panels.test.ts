@@ -49,10 +49,10 @@ describe('report panels', () => {
     assert.match(head, /<th>ECE raw<\/th><th>ECE calibrated<\/th><th>T<\/th>/);
     const clap = /<tr><td><strong>clap<\/strong>.*?<\/tr>/s.exec(html)![0];
     const final = runs[1]!.results.calibration!.steps[3]!;
-    assert.ok(clap.includes(`<td class="num">${runs[1]!.results.ece.dataset[3]!.toFixed(4)}</td><td class="num">${final.calibrated.eceDataset.toFixed(4)}</td><td class="num">${final.temperature.toFixed(2)}</td>`));
+    assert.ok(clap.includes(`<td class="num">${runs[1]!.results.ece.dataset[3]!.toFixed(4)}</td><td class="num">${final.calibrated.eceDataset.toFixed(4)}</td><td class="num">${final.temperature.toPrecision(3)}</td>`));
     assert.match(html, /<section id="calibration"><h2>Calibration<\/h2>/);
     assert.match(html, /clap · seed 0: T fitted on 10 held-out training samples per class/);
-    assert.ok(html.includes(`<td class="num">4</td><td class="num">${final.temperature.toFixed(3)}</td><td class="num">400</td>`), 'step 4: T and the samples it was fitted on');
+    assert.ok(html.includes(`<td class="num">4</td><td class="num">${final.temperature.toPrecision(3)}</td><td class="num">400</td>`), 'step 4: T and the samples it was fitted on');
   });
 
   test('configuration and provenance: schedule as run, memory, T, batch, selector, version, commit, date', async () => {

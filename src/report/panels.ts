@@ -76,7 +76,7 @@ export function calibrationSection(runs: readonly PanelRun[], labels: readonly s
     const head = ['After task', 'T', 'Fitted on', 'ECE raw', 'ECE calibrated', 'ECE batch mean raw', 'calibrated', 'NLL raw', 'calibrated', 'Brier raw', 'calibrated']
       .map((h) => `<th>${escapeHtml(h)}</th>`).join('');
     const rows = cal.steps.map((s) => {
-      const cells = [String(s.step + 1), f3(s.temperature), String(s.samples), f4(s.raw.eceDataset), f4(s.calibrated.eceDataset), f4(s.raw.ecePerBatchMean), f4(s.calibrated.ecePerBatchMean), f3(s.raw.nll), f3(s.calibrated.nll), f3(s.raw.brier), f3(s.calibrated.brier)];
+      const cells = [String(s.step + 1), s.temperature.toPrecision(3), String(s.samples), f4(s.raw.eceDataset), f4(s.calibrated.eceDataset), f4(s.raw.ecePerBatchMean), f4(s.calibrated.ecePerBatchMean), f3(s.raw.nll), f3(s.calibrated.nll), f3(s.raw.brier), f3(s.calibrated.brier)];
       return `<tr>${cells.map((c) => `<td class="num">${c}</td>`).join('')}</tr>`;
     });
     const source = cal.source === 'holdout' ? `${cal.perClass} held-out training samples per class of every seen task` : `the ${cal.source}`;
