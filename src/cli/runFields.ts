@@ -6,6 +6,8 @@
 import { DEFAULT_RUN_CONFIG, flagOf, RUN_CONFIG_FIELDS, type FieldSpec } from '../run/config.js';
 import { QUICK_BENCHMARK } from '../run/invocation/index.js';
 import type { OptionSpec, ParsedCommandLine } from './args.js';
+import { Clap4ClipError } from '../util/errors.js';
+import { readInputText } from '../util/inputFile.js';
 
 const flagName = (key: string): string => flagOf(key).slice(2);
 const show = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
@@ -40,4 +42,17 @@ export function configValues(p: ParsedCommandLine): { values: Record<string, unk
     values[f.key] = typeof v === 'boolean' ? v : f.fromFlag ? f.fromFlag(v) : v;
   }
   return { values, typed };
+}
+
+/** The `--config FILE` of `run` and `params`: a JSON object of run settings (errors name the file). */
+export async function readConfigFile(file: string): Promise<Record<string, unknown>> {
+  const textContent = await readInputText(file, 'config file');
+  let value: unknown;
+  try {
+    value = JSON.parse(textContent);
+  } catch (err) {
+    throw new Clap4ClipError(`the config file is not valid JSON (${(err as Error).message})`, { file, cause: err });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Clap4ClipError('the config file must hold a JSON object', { file });
+  return value as Record<string, unknown>;
 }

@@ -6,11 +6,9 @@ import { splitTasks } from '../../data/scenario.js';
 import type { TaskInfo } from '../../methods/method.js';
 import { resolveRunConfig, type RunConfig } from '../../run/config.js';
 import { countMethodParameters, dataShapeOf, type ParamsReport, type ParamsSetup } from '../../run/parameterCount.js';
-import { Clap4ClipError } from '../../util/errors.js';
 import { intValue, JSON_OPTION, parseOrHelp, QUIET_OPTION, renderHelp, stringValue, UsageError, type CommandSpec } from '../args.js';
-import { configValues, FIELD_OPTIONS } from '../runFields.js';
+import { configValues, FIELD_OPTIONS, readConfigFile } from '../runFields.js';
 import { inUserTerms } from '../userTerms.js';
-import { readInputText } from '../../util/inputFile.js';
 
 const fmt = (n: number | null): string => (n === null ? '-' : n.toLocaleString('en-US'));
 
@@ -79,19 +77,9 @@ export function parseParamsArgs(args: readonly string[]): ParsedParamsArgs {
   };
 }
 
-async function readJson(file: string, what: string): Promise<unknown> {
-  const text = await readInputText(file, what);
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new Clap4ClipError(`the ${what} is not valid JSON (${(err as Error).message})`, { file, cause: err });
-  }
-}
-
 /** The setup of the command line: config file, then flags; --dim/--classes/--tasks override the data. */
 export async function paramsSetupFromArgs(parsed: ParsedParamsArgs): Promise<ParamsSetup> {
-  const fromFile = parsed.configFile === null ? {} : await readJson(parsed.configFile, 'config file');
-  if (fromFile === null || typeof fromFile !== 'object' || Array.isArray(fromFile)) throw new Clap4ClipError('the config file must hold a JSON object', { file: parsed.configFile! });
+  const fromFile = parsed.configFile === null ? {} : await readConfigFile(parsed.configFile);
   const sources = { command: 'params', flags: parsed.typed, configFile: parsed.configFile, fileKeys: new Set(Object.keys(fromFile as object)) };
   let config: RunConfig;
   try {

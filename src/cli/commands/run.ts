@@ -14,13 +14,11 @@ import {
 } from '../../run/invocation/index.js';
 import type { StepRecord } from '../../run/loopResult.js';
 import { exitCodeFor, listenForStopSignals, StopRequest } from '../../run/signals.js';
-import { Clap4ClipError } from '../../util/errors.js';
 import {
   JSON_OPTION, outputColumns, parseOrHelp, QUIET_OPTION, renderHelp, stringValue, UsageError, type CommandSpec, type ParsedCommandLine,
 } from '../args.js';
-import { configValues, FIELD_OPTIONS } from '../runFields.js';
+import { configValues, FIELD_OPTIONS, readConfigFile } from '../runFields.js';
 import { inUserTerms } from '../userTerms.js';
-import { readInputText } from '../../util/inputFile.js';
 import { PROCESS_IO, type CommandIO } from './io.js';
 import { benchmarkOptionsNote, describeData, printingHooks, runJson, shellWord, type OutputMode } from './runPrint.js';
 
@@ -88,18 +86,6 @@ export function parseRunArgs(args: readonly string[]): ParsedArgs {
     help: p.help, full: p.values['full'] === true, force: p.values['force'] === true, json: p.values['json'] === true, quiet: p.values['quiet'] === true,
     resume: stringValue(p, 'resume') ?? null, methods: stringValue(p, 'methods')?.split(',').map((m) => m.trim()) ?? null, configFile: stringValue(p, 'config') ?? null, values, typed,
   };
-}
-
-async function readConfigFile(file: string): Promise<Record<string, unknown>> {
-  const textContent = await readInputText(file, 'config file');
-  let value: unknown;
-  try {
-    value = JSON.parse(textContent);
-  } catch (err) {
-    throw new Clap4ClipError(`the config file is not valid JSON (${(err as Error).message})`, { file, cause: err });
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Clap4ClipError('the config file must hold a JSON object', { file });
-  return value as Record<string, unknown>;
 }
 
 export interface RunCommandOptions {
