@@ -4,9 +4,10 @@
  * top-level help; each command lives in `commands/`, parses its own arguments through the shared
  * layer (`args.ts`) and returns its exit code. Exit codes: see `EXIT_CODES_HELP`.
  */
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { didYouMean } from '../run/config.js';
+import { packageVersion } from '../run/provenance.js';
 import { Clap4ClipError } from '../util/errors.js';
 import { EXIT, EXIT_CODES_HELP, outputColumns, twoColumns, UsageError, wrapText } from './args.js';
 import { commands } from './commands/index.js';
@@ -35,8 +36,7 @@ export function usage(columns = 80): string {
 }
 
 export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  return packageVersion();
 }
 
 interface Out { write(s: string): unknown }

@@ -26,11 +26,15 @@ function gitCommit(dir: string): string | null {
   }
 }
 
+/** The version in clap4clip's own package.json ('unknown' without one), as `clap4clip -V` prints it. */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(join(repoRoot(), 'package.json'), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
 /** The provenance of this process (computed once). */
 export function provenance(): Provenance {
   if (cached) return { ...cached };
-  const root = repoRoot();
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version?: unknown };
-  cached = { version: typeof pkg.version === 'string' ? pkg.version : 'unknown', commit: gitCommit(root), node: process.version };
+  cached = { version: packageVersion(), commit: gitCommit(repoRoot()), node: process.version };
   return { ...cached };
 }
