@@ -34,6 +34,7 @@
  * | both views of the cache | view 0 only | the reference fits on test-transform features |
  * | accuracy sample-weighted (C3Box) | the project's task mean | one protocol for every method |
  */
+import { gatherFeatures } from '../data/gatherFeatures.js';
 import { l2Normalize } from '../engine/ops/index.js';
 import type { Rng } from '../engine/random.js';
 import { noGrad, Tensor } from '../engine/tensor.js';
@@ -78,16 +79,8 @@ export function classMeans(features: Float32Array, labels: Int32Array, dim: numb
 
 /** The view-0 features [n, D] and labels of a fit's rows. */
 export function fitRows(data: TaskData): { features: Float32Array; labels: Int32Array } {
-  const { split, indices } = data;
-  const D = split.dim;
-  const features = new Float32Array(indices.length * D);
-  const labels = new Int32Array(indices.length);
-  for (let i = 0; i < indices.length; i++) {
-    const r = indices[i]!;
-    features.set(split.features.subarray(r * split.views * D, (r * split.views + 1) * D), i * D);
-    labels[i] = data.labels[r]!;
-  }
-  return { features, labels };
+  const labels = Int32Array.from(data.indices, (r) => data.labels[r]!);
+  return { features: gatherFeatures(data.split, data.indices), labels };
 }
 
 export class SimpleCil implements Method {
