@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import { gemm } from '../src/engine/ops/matmul.js';
+import { runtimeStats } from '../src/engine/onnx/runtime.js';
 import { writeJsonAtomic } from '../src/util/atomicWrite.js';
 import { choiceValue, intValue, parseOrHelp, renderHelp, stringValue } from '../src/cli/args.js';
 import { BENCH_PARTS as PARTS, BENCH_SPEC } from '../src/cli/commands/benchSpec.js';
@@ -124,20 +125,53 @@ async function benchProtocol(opts: BenchOptions, methods: readonly string[]): Pr
   return out;
 }
 
-/** Median wall and CPU ms of the step in a child process whose environment lacks the malloc settings. */
-function stepWithoutMallocTunables(steps: number, warmup: number, stepMs: number): { medianMs: number; cpuMedianMs: number; ratioToWithSettings: number } | { unavailable: string } {
+type ChildStep = { medianMs: number; cpuMedianMs: number } | { unavailable: string };
+
+/** Median wall and CPU ms of the step in a child process run with `env` (null: remove the variable). */
+function stepInChild(steps: number, warmup: number, env: Record<string, string | null>): ChildStep {
   const dir = mkdtempSync(join(tmpdir(), 'clap4clip-bench-'));
-  const env = { ...process.env };
-  for (const k of Object.keys(MALLOC_TUNABLES)) delete env[k];
-  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--only', 'engine', '--no-torch', '--quiet', '--steps', String(steps), '--warmup', String(warmup), '--out', dir], { encoding: 'utf8', env });
+  const childEnv: Record<string, string | undefined> = { ...process.env, CLAP4CLIP_BENCH_CHILD: '1' };
+  for (const [k, v] of Object.entries(env)) {
+    if (v === null) delete childEnv[k];
+    else childEnv[k] = v;
+  }
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--only', 'engine', '--no-torch', '--quiet', '--steps', String(steps), '--warmup', String(warmup), '--out', dir], { encoding: 'utf8', env: childEnv });
   try {
     if (child.status !== 0) return { unavailable: `child failed: ${child.stderr.slice(-500)}` };
     const r = JSON.parse(readFileSync(join(dir, 'engine.json'), 'utf8')) as { clapStep: { medianMs: number; cpuMedianMs: number } };
-    const { medianMs, cpuMedianMs } = r.clapStep;
-    return { medianMs, cpuMedianMs, ratioToWithSettings: medianMs / stepMs };
+    return { medianMs: r.clapStep.medianMs, cpuMedianMs: r.clapStep.cpuMedianMs };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The step's speed levers, each switchable by its environment variable (README, Performance). */
+const LEVERS = {
+  sgdFold: { CLAP4CLIP_SGD_FOLD: '0' },
+  noiseWorker: { CLAP4CLIP_NOISE_WORKER: '0' },
+  both: { CLAP4CLIP_SGD_FOLD: '0', CLAP4CLIP_NOISE_WORKER: '0' },
+} as const;
+
+/**
+ * What each lever is worth: child processes with everything on and with the lever off, in turn,
+ * `rounds` times; per lever the median over rounds of (step with it off) / (step with all on),
+ * so > 1 means the lever speeds the step up. Pairing neighbours keeps a drifting machine out.
+ */
+function measureLevers(steps: number, warmup: number, rounds = 2) {
+  const ratios: Record<keyof typeof LEVERS, { wall: number[]; cpu: number[] }> = { sgdFold: { wall: [], cpu: [] }, noiseWorker: { wall: [], cpu: [] }, both: { wall: [], cpu: [] } };
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, env] of Object.entries(LEVERS) as [keyof typeof LEVERS, Record<string, string>][]) {
+      const on = stepInChild(steps, warmup, {});
+      const off = stepInChild(steps, warmup, env);
+      if ('unavailable' in on) return on;
+      if ('unavailable' in off) return off;
+      ratios[name].wall.push(off.medianMs / on.medianMs);
+      ratios[name].cpu.push(off.cpuMedianMs / on.cpuMedianMs);
+    }
+  }
+  return Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, {
+    switchedOffBy: LEVERS[k as keyof typeof LEVERS], offOverOn: median(v.wall), cpuOffOverOn: median(v.cpu), rounds: v.wall,
+  }]));
 }
 
 async function benchEngine(opts: BenchOptions): Promise<string> {
@@ -151,14 +185,21 @@ async function benchEngine(opts: BenchOptions): Promise<string> {
   const { step, parameterCount } = createClapStep(shape);
   for (let i = 0; i < warmup; i++) step();
   const phases: PhaseTimes[] = [];
+  const nativeMs: number[] = [];
   let loss = 0;
   const rssBefore = process.memoryUsage().rss;
+  runtimeStats.enabled = true;
   for (let i = 0; i < steps; i++) {
+    const before = runtimeStats.ms;
     const r = step();
+    nativeMs.push(runtimeStats.ms - before);
     phases.push(r.times);
     loss = r.loss;
   }
+  runtimeStats.enabled = false;
   const rssAfter = process.memoryUsage().rss;
+  const onnxruntimeMs = median(nativeMs);
+  const child = process.env['CLAP4CLIP_BENCH_CHILD'] === '1';
   const torchAfter = withTorch ? measureTorchStep(steps) : skipped;
   const torchTunedAfter = withTorch ? measureTorchStep(steps, { mallocTunables: true }) : skipped;
   const phaseMedians = Object.fromEntries(Object.keys(phases[0]!).map((k) => [k, median(phases.map((p) => p[k as keyof PhaseTimes]))]));
@@ -178,7 +219,11 @@ async function benchEngine(opts: BenchOptions): Promise<string> {
     engineMallocTunables: mallocTunables,
     // The same step in a child started without the malloc settings: what a library user who
     // starts Node plainly gets (ratio > 1 = slower than with the settings).
-    withoutMallocTunables: mallocTunables ? stepWithoutMallocTunables(steps, warmup, stepMs) : null,
+    withoutMallocTunables: mallocTunables && !child ? withRatio(stepInChild(steps, warmup, Object.fromEntries(Object.keys(MALLOC_TUNABLES).map((k) => [k, null]))), stepMs) : null,
+    // Time inside onnxruntime per step (every matrix product, the fused head's graphs, GELU):
+    // a floor that no change to the JavaScript side can go below.
+    onnxruntime: { medianMsPerStep: onnxruntimeMs, callsPerStep: runtimeStats.calls / steps, shareOfStep: onnxruntimeMs / stepMs },
+    levers: child ? null : measureLevers(steps, warmup),
     // PyTorch as users run it (glibc's default malloc): the comparison the issue asks for.
     torch: { before: torchBefore, after: torchAfter, medianMs: torchMs },
     ratioToTorch: torchMs === null ? null : stepMs / torchMs,
@@ -188,6 +233,8 @@ async function benchEngine(opts: BenchOptions): Promise<string> {
     // The same comparison in process CPU time per step (all threads), which a busy machine's
     // time-slicing does not inflate.
     cpuRatioToTorchWithMallocTunables: torchTunedCpuMs === null ? null : cpuMs / torchTunedCpuMs,
+    // onnxruntime's time alone against PyTorch's whole step: the best ratio this engine can reach.
+    onnxruntimeRatioToTorchWithMallocTunables: torchTunedMs === null ? null : onnxruntimeMs / torchTunedMs,
     gemmGflops: {
       '512x512x512': gemmThroughput(512, 512, 512),
       '100x512x2048': gemmThroughput(100, 512, 2048),
@@ -200,8 +247,16 @@ async function benchEngine(opts: BenchOptions): Promise<string> {
   opts.log(`CLAP step: ${stepMs.toFixed(1)} ms median (${Object.entries(phaseMedians).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')})`);
   opts.log(`PyTorch 1 thread: ${torchMs === null ? JSON.stringify(torchBefore) : `${torchMs.toFixed(1)} ms`}; ratio ${ratio}`);
   if (torchTunedMs !== null) opts.log(`PyTorch 1 thread with the same malloc settings: ${torchTunedMs.toFixed(1)} ms; ratio ${(stepMs / torchTunedMs).toFixed(2)} (CPU time: ${cpuMs.toFixed(1)} / ${torchTunedCpuMs!.toFixed(1)} ms, ratio ${(cpuMs / torchTunedCpuMs!).toFixed(2)})`);
+  opts.log(`onnxruntime: ${onnxruntimeMs.toFixed(1)} ms of the step (${result.onnxruntime.callsPerStep.toFixed(0)} calls)${torchTunedMs === null ? '' : `, ${(onnxruntimeMs / torchTunedMs).toFixed(2)} of PyTorch's step`}`);
+  if (result.levers && !('unavailable' in result.levers)) {
+    for (const [k, v] of Object.entries(result.levers)) opts.log(`lever ${k}: step ${(v as { offOverOn: number }).offOverOn.toFixed(2)}x slower without it`);
+  }
   opts.log(`wrote ${out}`);
   return out;
+}
+
+function withRatio(r: ChildStep, stepMs: number) {
+  return 'unavailable' in r ? r : { ...r, ratioToWithSettings: r.medianMs / stepMs };
 }
 
 // `node dist/bench/main.js` runs the benchmark directly (`npm run bench`).

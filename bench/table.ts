@@ -13,7 +13,8 @@ function load<T>(dir: string, name: string): T | null {
 
 const fmt = (x: number | null | undefined, digits = 1) => (x === null || x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(digits));
 
-interface Engine { clapStep: { medianMs: number; cpuMedianMs: number }; withoutMallocTunables?: { medianMs: number; cpuMedianMs: number } | null; torch: { medianMs: number | null }; torchWithMallocTunables: { medianMs: number | null }; ratioToTorch: number | null; ratioToTorchWithMallocTunables: number | null; cpuRatioToTorchWithMallocTunables: number | null }
+interface Lever { offOverOn: number; cpuOffOverOn: number }
+interface Engine { onnxruntime?: { medianMsPerStep: number; callsPerStep: number }; onnxruntimeRatioToTorchWithMallocTunables?: number | null; levers?: Record<string, Lever> | { unavailable: string } | null; clapStep: { medianMs: number; cpuMedianMs: number }; withoutMallocTunables?: { medianMs: number; cpuMedianMs: number } | null; torch: { medianMs: number | null }; torchWithMallocTunables: { medianMs: number | null }; ratioToTorch: number | null; ratioToTorchWithMallocTunables: number | null; cpuRatioToTorchWithMallocTunables: number | null }
 interface Scaling { rows: { classes: number; samples: number; dim: number; gflop: number; ms: number; torchMs: number | null; ratioToTorch: number | null; cpuMs: number; torchCpuMs: number | null; cpuRatioToTorch: number | null }[] }
 interface ProtocolRow { method: string; wallSeconds: number; cpuSeconds?: number; ratioToReference?: number | null; secondsPerTask: number[]; peakRssMB: number }
 interface Protocol { methods: ProtocolRow[] }
@@ -27,7 +28,18 @@ export function performanceTables(dir = resolve('bench-results')): string {
     const plain = engine.withoutMallocTunables;
     if (plain && 'medianMs' in plain) out.push(`| clap4clip in a plain \`node\` (CPU ${fmt(plain.cpuMedianMs)} ms) | ${fmt(plain.medianMs)} | | |`);
     out.push(`| PyTorch 1.13, malloc settings of the launcher | ${fmt(engine.torchWithMallocTunables.medianMs)} | ${fmt(engine.ratioToTorchWithMallocTunables, 2)} | ${fmt(engine.cpuRatioToTorchWithMallocTunables, 2)} |`);
-    out.push(`| PyTorch 1.13 as shipped | ${fmt(engine.torch.medianMs)} | ${fmt(engine.ratioToTorch, 2)} | |`, '');
+    out.push(`| PyTorch 1.13 as shipped | ${fmt(engine.torch.medianMs)} | ${fmt(engine.ratioToTorch, 2)} | |`);
+    if (engine.onnxruntime) {
+      out.push(`| time inside onnxruntime alone (${fmt(engine.onnxruntime.callsPerStep, 0)} calls per step): this engine's floor | ${fmt(engine.onnxruntime.medianMsPerStep)} | ${fmt(engine.onnxruntimeRatioToTorchWithMallocTunables, 2)} | |`);
+    }
+    out.push('');
+    const levers = engine.levers;
+    if (levers && !('unavailable' in levers)) {
+      out.push('| lever (switched off by) | step without it / with it (wall) | (CPU time) |', '| --- | --- | --- |');
+      const names: Record<string, string> = { sgdFold: 'SGD folded into the weight-gradient Gemm (`CLAP4CLIP_SGD_FOLD=0`)', noiseWorker: 'noise drawn on a worker thread (`CLAP4CLIP_NOISE_WORKER=0`)', both: 'both' };
+      for (const [k, v] of Object.entries(levers as Record<string, Lever>)) out.push(`| ${names[k] ?? k} | ${fmt(v.offOverOn, 2)} | ${fmt(v.cpuOffOverOn, 2)} |`);
+      out.push('');
+    }
   }
   const scaling = load<Scaling>(dir, 'scaling.json');
   if (scaling) {

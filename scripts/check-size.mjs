@@ -10,8 +10,10 @@ const LIMIT = 420; // "about 400"
 // folder keeps growth a decision: raise it in the same change that needs it, saying why, rather
 // than letting fused variants and special cases pile up. Set a little above the size after the
 // ops/fused tidy-up (2755 lines); raised by 80 for Adam and the multi-step schedule (RAPF's
-// optimizer, 83 lines in optim.ts).
-const ENGINE_LIMIT = 2880;
+// optimizer, 83 lines in optim.ts). Raised by 260 for the CLAP step's two speed levers: plain SGD
+// folded into the weight-gradient Gemm (tensor.ts, ops/matmul.ts, optim.ts, onnx/runtime.ts) and
+// the noise drawn on a worker thread (normalsAhead.ts, normalsWorker.ts, 140 lines).
+const ENGINE_LIMIT = 3140;
 const engineDir = join('src', 'engine') + sep;
 const roots = ['src', 'bench', 'examples'];
 const offenders = [];

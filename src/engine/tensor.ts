@@ -24,6 +24,18 @@ export function isGradEnabled(): boolean {
   return gradEnabled;
 }
 
+/** Plain-SGD learning rates of the parameters that the running `backward` updates in place. */
+let inBackwardRates: ReadonlyMap<Tensor, number> | null = null;
+
+/**
+ * The learning rate with which an op's backward may update parameter `p` in place instead of
+ * accumulating its gradient (`SGD.backwardStep`), or undefined. Set only for a parameter whose
+ * gradient comes from exactly one op, so the update is the whole of its plain SGD step.
+ */
+export function inBackwardRate(p: Tensor): number | undefined {
+  return inBackwardRates?.get(p);
+}
+
 export function sizeOf(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
@@ -101,14 +113,19 @@ export class Tensor {
    * Back-propagates from this tensor (a scalar unless `seed` gives the output gradient).
    * Afterwards the tape is cut so intermediate buffers can be collected; leaves keep `.grad`.
    */
-  backward(seed?: Float32Array): void {
+  backward(seed?: Float32Array, opts: BackwardOptions = {}): void {
     if (!this.requiresGrad) throw new Error('backward(): tensor does not require grad (no trainable input, or computed under noGrad)');
     if (!seed && this.size !== 1) throw new Error(`backward(): needs a seed gradient for non-scalar shape ${shapeToString(this.shape)}`);
     const order = topologicalOrder(this);
     accumulateGrad(this, seed ?? Float32Array.of(1));
-    for (let i = order.length - 1; i >= 0; i--) {
-      const t = order[i]!;
-      if (t.backwardFn && t.grad) t.backwardFn();
+    inBackwardRates = opts.sgdRates ? singleConsumerRates(order, opts.sgdRates) : null;
+    try {
+      for (let i = order.length - 1; i >= 0; i--) {
+        const t = order[i]!;
+        if (t.backwardFn && t.grad) t.backwardFn();
+      }
+    } finally {
+      inBackwardRates = null;
     }
     for (const t of order) {
       if (t.parents.length > 0) {
@@ -118,6 +135,26 @@ export class Tensor {
       }
     }
   }
+}
+
+export interface BackwardOptions {
+  /**
+   * Parameters to update in place with plain SGD (p -= lr * dL/dp) during the pass, by learning
+   * rate. Ops that can (linear's weight and bias) fold the update into the gradient product; every
+   * other parameter of the map gets its `.grad` as usual and is left to the optimizer.
+   */
+  sgdRates?: ReadonlyMap<Tensor, number>;
+}
+
+/** The entries of `rates` whose tensor, a leaf without a pending gradient, feeds exactly one op. */
+function singleConsumerRates(order: readonly Tensor[], rates: ReadonlyMap<Tensor, number>): Map<Tensor, number> {
+  const uses = new Map<Tensor, number>();
+  for (const t of order) {
+    for (const p of t.parents) if (rates.has(p)) uses.set(p, (uses.get(p) ?? 0) + 1);
+  }
+  const out = new Map<Tensor, number>();
+  for (const [p, lr] of rates) if (uses.get(p) === 1 && p.grad === null && p.parents.length === 0) out.set(p, lr);
+  return out;
 }
 
 /** Depth-first post-order without recursion (graphs can be thousands of nodes deep). */

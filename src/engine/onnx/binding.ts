@@ -16,7 +16,7 @@ const BINDING_PATH = 'onnxruntime-node/dist/binding.js';
 export interface NativeTensor { type: string; data: Float32Array | Int32Array | BigInt64Array | Uint8Array | Float64Array; dims: readonly number[] }
 export interface NativeSession {
   loadModel(buffer: ArrayBuffer, byteOffset: number, byteLength: number, options: object): void;
-  run(feeds: Record<string, unknown>, fetches: Record<string, null>, options: object): Record<string, NativeTensor>;
+  run(feeds: Record<string, unknown>, fetches: Record<string, unknown>, options: object): Record<string, NativeTensor>;
   readonly inputMetadata: { name: string }[];
   readonly outputMetadata: { name: string }[];
   dispose(): void;

@@ -6,7 +6,7 @@
 import { GraphBuilder, attr } from '../onnx/onnxModel.js';
 import { cachedSession } from '../onnx/runtime.js';
 import { matmulRef } from '../matmulRef.js';
-import { accumulateGrad, result, shapeToString, Tensor } from '../tensor.js';
+import { accumulateGrad, inBackwardRate, result, shapeToString, Tensor } from '../tensor.js';
 
 /** Products with at most this many multiply-adds run in TypeScript (measured crossover). */
 export const gemmSettings = { smallProductThreshold: 4096, forcePath: null as null | 'onnx' | 'ts' };
@@ -38,6 +38,42 @@ export function gemm(
   return out['Y']!.data as Float32Array;
 }
 
+function sgdSession() {
+  return cachedSession('gemm:sgd', () => {
+    const g = new GraphBuilder('sgd_gemm');
+    g.input('G', 'float32', ['M', 'N']);
+    g.input('X', 'float32', ['M', 'K']);
+    g.input('W', 'float32', ['N', 'K']);
+    g.input('NEG_LR', 'float32', []);
+    g.node('Mul', ['G', 'NEG_LR'], {}, ['GS']);
+    g.node('Gemm', ['GS', 'X', 'W'], { transA: attr.int(1), beta: attr.float(1) }, ['Y']);
+    g.output('Y', 'float32', ['N', 'K']);
+    return g.toBytes();
+  });
+}
+
+/**
+ * Plain SGD folded into the weight-gradient product: W[N, K] -= lr * G^T X for y = x W^T, with
+ * G = dL/dy [M, N] and x [M, K]. One Gemm with C = W replaces writing dL/dW and a pass over it
+ * (engine-notes.md); the learning rate scales G, the smaller operand. Rounds differently from
+ * `SGD.step` (the product absorbs lr); below the small-product threshold the update is step's.
+ */
+function sgdWeightUpdate(g: Float32Array, x: Float32Array, w: Float32Array, m: number, n: number, k: number, lr: number): void {
+  if (m * n * k <= gemmSettings.smallProductThreshold || gemmSettings.forcePath === 'ts') {
+    const gw = matmulRef(g, x, n, m, k, true, false);
+    for (let i = 0; i < w.length; i++) w[i]! -= lr * gw[i]!;
+    return;
+  }
+  // The new W is written straight into the parameter's buffer: Gemm has read C = W by then.
+  const weight = { type: 'float32', data: w, dims: [n, k] } as const;
+  sgdSession().run({
+    G: { type: 'float32', data: g, dims: [m, n] },
+    X: { type: 'float32', data: x, dims: [m, k] },
+    W: weight,
+    NEG_LR: { type: 'float32', data: Float32Array.of(-lr), dims: [] },
+  }, { Y: weight });
+}
+
 export interface MatmulOptions { transA?: boolean; transB?: boolean }
 
 /**
@@ -66,7 +102,9 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
       const ga = transA ? gemm(b.data, g, k, n, m, transB, true) : gemm(g, b.data, m, n, k, false, !transB);
       accumulateGrad(a, ga, true);
     }
-    if (b.requiresGrad) {
+    const rate = transB && !transA ? inBackwardRate(b) : undefined;
+    if (rate !== undefined) sgdWeightUpdate(g, a.data, b.data, m, n, k, rate);
+    else if (b.requiresGrad) {
       // dB for op(B) = B: op(A)^T dY; for op(B) = B^T: dY^T op(A).
       const gb = transB ? gemm(g, a.data, n, m, k, true, transA) : gemm(a.data, g, k, m, n, !transA, false);
       accumulateGrad(b, gb, true);
@@ -137,11 +175,16 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   out.backwardFn = () => {
     const g = out.grad!;
     if (x.requiresGrad) accumulateGrad(x, gemm(g, weight.data, m, outF, inF), true);
-    if (weight.requiresGrad) accumulateGrad(weight, gemm(g, x.data, outF, m, inF, true, false), true);
+    // x's gradient above used the weight before any in-place update below.
+    const rate = inBackwardRate(weight);
+    if (rate !== undefined) sgdWeightUpdate(g, x.data, weight.data, m, outF, inF, rate);
+    else if (weight.requiresGrad) accumulateGrad(weight, gemm(g, x.data, outF, m, inF, true, false), true);
     if (bias.requiresGrad) {
       const gb = new Float32Array(outF);
       for (let r = 0; r < m; r++) for (let j = 0; j < outF; j++) gb[j]! += g[r * outF + j]!;
-      accumulateGrad(bias, gb, true);
+      const biasRate = inBackwardRate(bias);
+      if (biasRate === undefined) accumulateGrad(bias, gb, true);
+      else for (let j = 0; j < outF; j++) bias.data[j]! -= biasRate * gb[j]!;
     }
   };
   return out;

@@ -59,7 +59,9 @@ test('gradient check with every optional component on, in the finetune phase (al
   const state = prob.rng.state();
   // A generator from the same state for each evaluation fixes the noise and the data-driven prior's context subset.
   const loss = () => m.forward(batch.features, 3, { phase: 'finetune', training: false, labels: batch.labels, rng: Rng.fromState(state) }).loss!;
-  gradCheck(loss, inputs, { eps: 1e-2, rtol: 3e-2, atol: 3e-3 });
+  // A step of 1e-2 is too coarse at this point's curvature (4 % off on one value); steps of 3e-3
+  // and 1e-3 agree with the analytic gradient, 3e-4 drowns in float32 rounding.
+  gradCheck(loss, inputs, { eps: 3e-3, rtol: 3e-2, atol: 3e-3 });
 });
 
 test('trainable sets: train changes the VGA and the newest pair only; finetune changes every pair and not the VGA', () => {
@@ -196,9 +198,10 @@ test('predict runs in evaluation mode: no dropout, so it equals the forward pass
   const { clap, rng } = trainSome(1);
   const state = rng.state();
   const predicted = clap.predict(x.features, 3, rng);
-  // In eval mode predict's only draw is the noise: the first T * C * D normals after `state`.
+  // In eval mode predict's only draw is the noise: T * C * D normals of the child stream forked
+  // first from `state` (the model forks it so that a worker thread can draw it; normalsAhead.ts).
   const eps = new Float32Array(2 * 2 * 4);
-  Rng.fromState(state).fillNormal(eps);
+  Rng.fromState(state).fork().fillNormal(eps);
   const forward = (training: boolean) => clap.model.forward(x.features, 3, { phase: 'train', training, eps, rng: new Rng(0) }).logits.data;
   const evalLogits = forward(false);
   const dropLogits = forward(true);

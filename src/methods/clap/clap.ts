@@ -95,8 +95,7 @@ export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | '
         const parts = Object.entries(out.parts).map(([k, v]) => `${k} ${v.item()}`).join(', ');
         throw new Clap4ClipError(`${name}: non-finite loss ${loss.item()} (${parts}); parameters left unchanged`);
       }
-      loss.backward();
-      optimizer.step(at.lr);
+      optimizer.backwardStep(loss, at.lr);
       optimizer.zeroGrad();
       const parts: Record<string, number> = {};
       for (const [k, v] of Object.entries(out.parts)) parts[k] = v.item();

@@ -30,6 +30,7 @@ import { namedParameters } from '../../engine/nn/parameters.js';
 import type { Parameter } from '../../engine/nn/parameters.js';
 import type { TransformerDecoderLayer } from '../../engine/nn/transformerDecoderLayer.js';
 import { Rng } from '../../engine/random.js';
+import { drawNormalsAhead } from '../../engine/normalsAhead.js';
 import { noGrad, Tensor } from '../../engine/tensor.js';
 import type { MethodSetup, Phase, TaskClasses, TaskInfo } from '../method.js';
 import type { ClapConfig } from './config.js';
@@ -248,6 +249,9 @@ export class ClapModel {
     const f = new Tensor(features, [n, d]);
     const { t, ebar, mask, tokenRows } = this.seen;
     const tokens = cfg.taskTokens ? this.taskTokens : null;
+    // eps [S, C, D] comes from a child stream, drawn by a worker thread while the VGA runs.
+    const s = this.samples;
+    const epsAhead = this.deterministic || opts.eps ? null : drawNormalsAhead(rng.fork(), s * c * d);
     const vgaOpts: VisualGuidedOptions = { mask, training: opts.training, rng, tokens, tokenRows };
     const { h, hGlobal } = visualGuidedFeatures(this.vga, t, f, vgaOpts);
 
@@ -279,11 +283,10 @@ export class ClapModel {
     let logits: Tensor;
     let eps: Float32Array | null = null;
     const mcSamples = this.deterministic ? 1 : cfg.samples; // T
-    const s = this.samples;
     if (!sigma) {
       logits = reshape(matmul(mulScalar(f, logitScale), add(x, mu), { transB: true }), [1, n, c]);
     } else {
-      eps = opts.eps ?? this.normals(s * c * d, rng);
+      eps = opts.eps ?? epsAhead!.take();
       if (eps.length !== s * c * d) throw new Error(`CLAP: eps needs ${s * c * d} values`);
       if (!global) {
         logits = sampledLogits(f, add(x, mu), sigma, eps, mcSamples, logitScale);
