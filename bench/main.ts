@@ -149,7 +149,8 @@ function stepInChild(steps: number, warmup: number, env: Record<string, string |
 const LEVERS = {
   sgdFold: { CLAP4CLIP_SGD_FOLD: '0' },
   noiseWorker: { CLAP4CLIP_NOISE_WORKER: '0' },
-  both: { CLAP4CLIP_SGD_FOLD: '0', CLAP4CLIP_NOISE_WORKER: '0' },
+  onnxTwoThreads: { CLAP4CLIP_ORT_THREADS: '1' },
+  all: { CLAP4CLIP_SGD_FOLD: '0', CLAP4CLIP_NOISE_WORKER: '0', CLAP4CLIP_ORT_THREADS: '1' },
 } as const;
 
 /**
@@ -158,7 +159,7 @@ const LEVERS = {
  * so > 1 means the lever speeds the step up. Pairing neighbours keeps a drifting machine out.
  */
 function measureLevers(steps: number, warmup: number, rounds = 2) {
-  const ratios: Record<keyof typeof LEVERS, { wall: number[]; cpu: number[] }> = { sgdFold: { wall: [], cpu: [] }, noiseWorker: { wall: [], cpu: [] }, both: { wall: [], cpu: [] } };
+  const ratios = Object.fromEntries(Object.keys(LEVERS).map((k) => [k, { wall: [] as number[], cpu: [] as number[] }])) as Record<keyof typeof LEVERS, { wall: number[]; cpu: number[] }>;
   for (let r = 0; r < rounds; r++) {
     for (const [name, env] of Object.entries(LEVERS) as [keyof typeof LEVERS, Record<string, string>][]) {
       const on = stepInChild(steps, warmup, {});

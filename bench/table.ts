@@ -36,7 +36,7 @@ export function performanceTables(dir = resolve('bench-results')): string {
     const levers = engine.levers;
     if (levers && !('unavailable' in levers)) {
       out.push('| lever (switched off by) | step without it / with it (wall) | (CPU time) |', '| --- | --- | --- |');
-      const names: Record<string, string> = { sgdFold: 'SGD folded into the weight-gradient Gemm (`CLAP4CLIP_SGD_FOLD=0`)', noiseWorker: 'noise drawn on a worker thread (`CLAP4CLIP_NOISE_WORKER=0`)', both: 'both' };
+      const names: Record<string, string> = { sgdFold: 'SGD folded into the weight-gradient Gemm (`CLAP4CLIP_SGD_FOLD=0`)', noiseWorker: 'noise drawn on a worker thread (`CLAP4CLIP_NOISE_WORKER=0`)', onnxTwoThreads: 'two onnxruntime threads (`CLAP4CLIP_ORT_THREADS=1`)', all: 'all three' };
       for (const [k, v] of Object.entries(levers as Record<string, Lever>)) out.push(`| ${names[k] ?? k} | ${fmt(v.offOverOn, 2)} | ${fmt(v.cpuOffOverOn, 2)} |`);
       out.push('');
     }

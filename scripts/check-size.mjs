@@ -10,10 +10,11 @@ const LIMIT = 420; // "about 400"
 // folder keeps growth a decision: raise it in the same change that needs it, saying why, rather
 // than letting fused variants and special cases pile up. Set a little above the size after the
 // ops/fused tidy-up (2755 lines); raised by 80 for Adam and the multi-step schedule (RAPF's
-// optimizer, 83 lines in optim.ts). Raised by 260 for the CLAP step's two speed levers: plain SGD
-// folded into the weight-gradient Gemm (tensor.ts, ops/matmul.ts, optim.ts, onnx/runtime.ts) and
-// the noise drawn on a worker thread (normalsAhead.ts, normalsWorker.ts, 140 lines).
-const ENGINE_LIMIT = 3140;
+// optimizer, 83 lines in optim.ts). Raised by 280 for the CLAP step's speed levers: plain SGD
+// folded into the weight-gradient Gemm (tensor.ts, ops/matmul.ts, optim.ts, onnx/runtime.ts), the
+// noise drawn on a worker thread (normalsAhead.ts, normalsWorker.ts, 140 lines) and the checked
+// CLAP4CLIP_ORT_THREADS setting (onnx/runtime.ts).
+const ENGINE_LIMIT = 3160;
 const engineDir = join('src', 'engine') + sep;
 const roots = ['src', 'bench', 'examples'];
 const offenders = [];

@@ -52,6 +52,8 @@ export interface ProvenanceRecord {
   version: string;
   commit: string | null;
   node: string | null;
+  /** Not recorded before the default became two threads. */
+  onnxruntimeThreads: number | null;
 }
 
 export interface ReportExtras {
@@ -142,10 +144,12 @@ function readProvenance(c: Checker, v: unknown): ProvenanceRecord {
   const o = c.object(v, 'provenance');
   const commit = o['commit'];
   const node = o['node'];
+  const threads = o['onnxruntimeThreads'];
   return {
     version: c.string(c.field(o, 'version', 'provenance.version'), 'provenance.version'),
     commit: commit === null || commit === undefined ? null : c.string(commit, 'provenance.commit'),
     node: node === null || node === undefined ? null : c.string(node, 'provenance.node'),
+    onnxruntimeThreads: threads === null || threads === undefined ? null : c.number(threads, 'provenance.onnxruntimeThreads', 1, 1024, true),
   };
 }
 

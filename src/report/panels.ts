@@ -55,6 +55,7 @@ const CONFIG_ROWS: ConfigRow[] = [
   { label: 'clap4clip version', get: (r) => r.provenance?.version ?? 'not recorded' },
   { label: 'Commit', get: (r) => (r.provenance ? (r.provenance.commit?.slice(0, 12) ?? 'not a git checkout') : 'not recorded') },
   { label: 'Node.js', get: (r) => r.provenance?.node ?? '—' },
+  { label: 'onnxruntime threads', get: (r) => (r.provenance?.onnxruntimeThreads === null || r.provenance?.onnxruntimeThreads === undefined ? 'not recorded' : String(r.provenance.onnxruntimeThreads)) },
   { label: 'Date', get: (r) => (r.createdAt === null ? 'not recorded' : r.createdAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')) },
 ];
 

@@ -36,7 +36,7 @@ export function fullResults(o: FixtureOptions): Record<string, unknown> {
     synthetic: true,
     config: { method: o.method, seed: o.seed, data: 'synthetic', syntheticPreset: 'benchmark', batchSize: 32, memorySize: 1000, memoryKind: 'total', selector: 'random', samples: 20, evalBatching: 'mixed', calibration: 'holdout', calibrationPerClass: 10, methodOptions: {} },
     schedules: sgd ? { train: { epochs: 5, lr: 0.0016 }, finetune: { epochs: 2, lr: 0.00016 } } : { train: null, finetune: null },
-    provenance: { version: '0.1.0', commit: 'f2396cf0123456789abcdef0123456789abcdef0', node: 'v20.20.2' },
+    provenance: { version: '0.1.0', commit: 'f2396cf0123456789abcdef0123456789abcdef0', node: 'v20.20.2', onnxruntimeThreads: 2 },
     classOrder: Array.from({ length: T * 10 }, (_, i) => i),
     tasks: Array.from({ length: T }, (_, i) => ({ index: i, classStart: 10 * i, classEnd: 10 * (i + 1) })),
     accuracyMatrix: A,

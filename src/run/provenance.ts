@@ -3,6 +3,7 @@
  * checkout (null from an installed package or without git), and the Node.js version. Recorded in
  * results.json and shown in the report's configuration panel.
  */
+import { runtimeSettings } from '../engine/onnx/runtime.js';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +14,8 @@ export interface Provenance {
   /** `git rev-parse HEAD` of the package folder, null when it is not a git checkout. */
   commit: string | null;
   node: string;
+  /** onnxruntime's intra-op threads: the last bits of a product can depend on how it is split. */
+  onnxruntimeThreads: number;
 }
 
 let cached: Provenance | null = null;
@@ -35,6 +38,6 @@ export function packageVersion(): string {
 /** The provenance of this process (computed once). */
 export function provenance(): Provenance {
   if (cached) return { ...cached };
-  cached = { version: packageVersion(), commit: gitCommit(repoRoot()), node: process.version };
+  cached = { version: packageVersion(), commit: gitCommit(repoRoot()), node: process.version, onnxruntimeThreads: runtimeSettings.intraOpThreads };
   return { ...cached };
 }

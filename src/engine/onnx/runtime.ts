@@ -5,6 +5,7 @@
  * checks that binding when this module loads.
  */
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { loadBinding, type NativeSession, type NativeTensor } from './binding.js';
 
 const require = createRequire(import.meta.url);
@@ -14,10 +15,23 @@ const { Tensor: OrtTensor } = require('onnxruntime-common') as {
   Tensor: new (type: string, data: unknown, dims: readonly number[]) => unknown;
 };
 
+/**
+ * onnxruntime's intra-op threads: CLAP4CLIP_ORT_THREADS, else two when the machine has two
+ * processors or more. With the pool's spinning off, two threads took the CLAP step's time inside
+ * onnxruntime from 41.5 to 31.5 ms on the project's 2-vCPU AVX-512 machine (README, Performance);
+ * engine-notes.md's earlier machine saw no gain. More than two were never measured.
+ */
+function intraOpThreadsFromEnv(): number {
+  const raw = process.env['CLAP4CLIP_ORT_THREADS'];
+  if (raw === undefined || raw === '') return Math.min(2, availableParallelism());
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`CLAP4CLIP_ORT_THREADS must be a whole number of threads >= 1, got "${raw}"`);
+  return n;
+}
+
 /** Runtime settings; change before the first session is created. */
 export const runtimeSettings = {
-  /** onnxruntime intra-op threads. One is fastest here: pool threads spin (engine-notes.md). */
-  intraOpThreads: Number(process.env['CLAP4CLIP_ORT_THREADS'] ?? 1),
+  intraOpThreads: intraOpThreadsFromEnv(),
 };
 
 /** Calls into onnxruntime and the wall ms spent in them, counted while `enabled` (the bench's floor figure). */
