@@ -261,7 +261,10 @@ function withRatio(r: ChildStep, stepMs: number) {
 }
 
 // `node dist/bench/main.js` runs the benchmark directly (`npm run bench`).
+// No top-level await here: the CLI's bench command imports this module, and awaiting that import
+// while this module is still evaluating would never settle (Node exits with code 13).
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { main } = await import('../src/cli/main.js');
-  process.exitCode = await main(['bench', ...process.argv.slice(2)]);
+  void import('../src/cli/main.js').then(async ({ main }) => {
+    process.exitCode = await main(['bench', ...process.argv.slice(2)]);
+  });
 }
