@@ -3,7 +3,6 @@
  * checkout (null from an installed package or without git), and the Node.js version. Recorded in
  * results.json and shown in the report's configuration panel.
  */
-import { runtimeSettings } from '../engine/onnx/runtime.js';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +17,7 @@ export interface Provenance {
   onnxruntimeThreads: number;
 }
 
-let cached: Provenance | null = null;
+let cached: Omit<Provenance, 'onnxruntimeThreads'> | null = null;
 
 function gitCommit(dir: string): string | null {
   try {
@@ -35,9 +34,12 @@ export function packageVersion(): string {
   return typeof pkg.version === 'string' ? pkg.version : 'unknown';
 }
 
-/** The provenance of this process (computed once). */
-export function provenance(): Provenance {
-  if (cached) return { ...cached };
-  cached = { version: packageVersion(), commit: gitCommit(repoRoot()), node: process.version, onnxruntimeThreads: runtimeSettings.intraOpThreads };
-  return { ...cached };
+/**
+ * The provenance of this process (computed once), with the onnxruntime thread count it computes
+ * with. The caller passes that count, so that this module (which `clap4clip -V` loads) does not
+ * load onnxruntime.
+ */
+export function provenance(onnxruntimeThreads: number): Provenance {
+  cached ??= { version: packageVersion(), commit: gitCommit(repoRoot()), node: process.version };
+  return { ...cached, onnxruntimeThreads };
 }

@@ -23,6 +23,7 @@ import type { EvalBatching, RunConfig } from './config.js';
 import type { StepCalibration } from './calibration.js';
 import type { StepSchedules } from '../cl/taskStep.js';
 import { provenance, type Provenance } from './provenance.js';
+import { intraOpThreads } from '../engine/onnx/runtime.js';
 import { calibrationPlanFor, type LoopResult, type StepRecord } from './loop.js';
 import { noveltyMeans, type NoveltyMetrics, type NoveltyRecord, type NoveltyScore } from './novelty.js';
 
@@ -99,7 +100,7 @@ export function summarizeRun(config: RunConfig, dataset: FeaturesDataset, method
     },
     config,
     schedules: loop.schedules,
-    provenance: provenance(),
+    provenance: provenance(intraOpThreads()),
     classOrder: loop.scenario.classOrder,
     tasks: loop.scenario.tasks,
     accuracyMatrix: A,

@@ -15,24 +15,28 @@ const { Tensor: OrtTensor } = require('onnxruntime-common') as {
   Tensor: new (type: string, data: unknown, dims: readonly number[]) => unknown;
 };
 
+/** Runtime settings; change before the first session is created. */
+export const runtimeSettings = {
+  /** onnxruntime's intra-op threads; unset: `intraOpThreads()` reads the environment. */
+  intraOpThreads: undefined as number | undefined,
+};
+
 /**
- * onnxruntime's intra-op threads: CLAP4CLIP_ORT_THREADS, else two when the machine has two
- * processors or more. With the pool's spinning off, two threads took the CLAP step's time inside
- * onnxruntime from 41.5 to 31.5 ms on the project's 2-vCPU AVX-512 machine (README, Performance);
- * engine-notes.md's earlier machine saw no gain. More than two were never measured.
+ * onnxruntime's intra-op threads: `runtimeSettings.intraOpThreads`, else CLAP4CLIP_ORT_THREADS,
+ * else two when the machine has two processors or more. With the pool's spinning off, two threads
+ * took the CLAP step's time inside onnxruntime from 41.5 to 31.5 ms on the project's 2-vCPU
+ * AVX-512 machine (README, Performance); engine-notes.md's earlier machine saw no gain. More than
+ * two were never measured. Read on use, not on load: a bad value must not break commands (help,
+ * version) that load the engine without computing.
  */
-function intraOpThreadsFromEnv(): number {
+export function intraOpThreads(): number {
+  if (runtimeSettings.intraOpThreads !== undefined) return runtimeSettings.intraOpThreads;
   const raw = process.env['CLAP4CLIP_ORT_THREADS'];
   if (raw === undefined || raw === '') return Math.min(2, availableParallelism());
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) throw new Error(`CLAP4CLIP_ORT_THREADS must be a whole number of threads >= 1, got "${raw}"`);
   return n;
 }
-
-/** Runtime settings; change before the first session is created. */
-export const runtimeSettings = {
-  intraOpThreads: intraOpThreadsFromEnv(),
-};
 
 /** Calls into onnxruntime and the wall ms spent in them, counted while `enabled` (the bench's floor figure). */
 export const runtimeStats = { enabled: false, calls: 0, ms: 0 };
@@ -50,7 +54,7 @@ export class SyncSession {
   readonly outputNames: string[];
   private readonly fetches: Record<string, null>;
 
-  constructor(modelBytes: Uint8Array, threads = runtimeSettings.intraOpThreads) {
+  constructor(modelBytes: Uint8Array, threads = intraOpThreads()) {
     bindingModule.initOrt();
     this.native = new bindingModule.binding.InferenceSession();
     const copy = modelBytes.slice();
