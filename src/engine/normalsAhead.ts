@@ -25,8 +25,8 @@ export const normalsAheadSettings = {
   timeoutMs: 60_000,
 };
 
-/** How many requests the worker answered and how many were drawn on the calling thread. */
-export const normalsAheadStats = { byWorker: 0, here: 0 };
+/** How many requests the worker answered. */
+export const normalsAheadStats = { byWorker: 0 };
 
 /** Normals being drawn; `take` may be called once. */
 export interface NormalsAhead { take(): Float32Array }
@@ -75,7 +75,6 @@ function awaitWorker(id: number): Float32Array | null {
 }
 
 function drawHere(state: RngState, n: number): Float32Array {
-  normalsAheadStats.here++;
   const eps = new Float32Array(n);
   Rng.fromState(state).fillNormal(eps);
   return eps;
@@ -87,11 +86,12 @@ function drawHere(state: RngState, n: number): Float32Array {
  */
 export function drawNormalsAhead(rng: Rng, n: number): NormalsAhead {
   const state = rng.state();
-  const w = normalsAheadSettings.enabled && n >= normalsAheadSettings.minCount ? startWorker() : null;
-  if (!w) return { take: () => drawHere(state, n) };
-  // The shared buffers are reused: an earlier request still running must finish first.
+  const here: NormalsAhead = { take: () => drawHere(state, n) };
+  if (!normalsAheadSettings.enabled || n < normalsAheadSettings.minCount || !startWorker()) return here;
+  // One control word and one reply port: a request still running must finish (its normals are
+  // read off the port and dropped) before the next starts.
   if (current !== 0 && awaitWorker(current) === null) stopWorker();
-  if (!worker) return { take: () => drawHere(state, n) };
+  if (!worker) return here;
   const id = ++requests;
   current = id;
   Atomics.store(control, 0, CONTROL_PENDING);
@@ -101,12 +101,12 @@ export function drawNormalsAhead(rng: Rng, n: number): NormalsAhead {
     take(): Float32Array {
       if (taken) throw new Error('drawNormalsAhead: take() called twice');
       taken = true;
-      if (current !== id) return drawHere(state, n); // dropped by a later request
+      if (current !== id) return here.take(); // dropped by a later request
       current = 0;
       const eps = awaitWorker(id);
       if (eps === null || eps.length !== n) {
         stopWorker(); // a stuck or failed worker: the same numbers are drawn here
-        return drawHere(state, n);
+        return here.take();
       }
       normalsAheadStats.byWorker++;
       return eps;
