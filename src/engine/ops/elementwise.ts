@@ -60,12 +60,7 @@ function binary(name: string, forward: Kernel, da: Partial, db: Partial) {
       const push = (t: Tensor, rule: Partial): void => {
         if (!t.requiresGrad) return;
         if (rule === 'pass') return accumulateGrad(t, sumToShape(g, shape, t.shape));
-        if (rule === 'negate') {
-          const s = sumToShape(g, shape, t.shape);
-          const n = new Float32Array(s.length);
-          for (let i = 0; i < n.length; i++) n[i] = -s[i]!;
-          return accumulateGrad(t, n, true);
-        }
+        if (rule === 'negate') return accumulateGrad(t, scaled(sumToShape(g, shape, t.shape), -1), true);
         const gt = new Float32Array(g.length);
         rule(gt, g, ad, bd, y);
         accumulateGrad(t, sumToShape(gt, shape, t.shape), true);
@@ -96,70 +91,111 @@ export const div = binary(
   (o, g, _a, b, y) => { for (let i = 0; i < o.length; i++) o[i] = -g[i]! * y[i]! / b[i]!; },
 );
 
+/** A unary op's loop: out[i] from x[i]. */
+type UnaryKernel = (out: Float32Array, x: Float32Array) => void;
+/** Its gradient loop: gx[i] from g[i] and the input x[i] or the output y[i] (whichever is cheaper). */
+type UnaryGradient = (gx: Float32Array, g: Float32Array, x: Float32Array, y: Float32Array) => void;
+
 /**
- * Builds a unary op from its forward function and its derivative, written in terms of the input
- * x and the output y (whichever is cheaper).
+ * Builds a unary op from its forward loop and its gradient loop. Each op writes its own loops (as
+ * `binary`): one loop calling a per-op f(x) is shared by all ops, so V8 neither inlines f nor
+ * keeps its doubles unboxed.
  */
-function unary(name: string, f: (x: number) => number, df: (x: number, y: number) => number) {
+function unary(name: string, forward: UnaryKernel, gradient: UnaryGradient) {
   return (x: Tensor): Tensor => {
     const xd = x.data;
     const o = new Float32Array(xd.length);
-    for (let i = 0; i < o.length; i++) o[i] = f(xd[i]!);
+    forward(o, xd);
     const out = result(o, x.shape, [x], name);
     out.backwardFn = () => {
       const g = out.grad!;
       const gx = new Float32Array(g.length);
-      for (let i = 0; i < g.length; i++) gx[i] = g[i]! * df(xd[i]!, o[i]!);
+      gradient(gx, g, xd, o);
       accumulateGrad(x, gx, true);
     };
     return out;
   };
 }
 
-export const neg = unary('neg', (x) => -x, () => -1);
-export const exp = unary('exp', Math.exp, (_x, y) => y);
-export const log = unary('log', Math.log, (x) => 1 / x);
-export const sqrt = unary('sqrt', Math.sqrt, (_x, y) => 0.5 / y);
-export const square = unary('square', (x) => x * x, (x) => 2 * x);
-export const relu = unary('relu', (x) => (x > 0 ? x : 0), (x) => (x > 0 ? 1 : 0));
-export const tanh = unary('tanh', Math.tanh, (_x, y) => 1 - y * y);
-export const sigmoid = unary('sigmoid', (x) => 1 / (1 + Math.exp(-x)), (_x, y) => y * (1 - y));
+export const neg = unary('neg',
+  (o, x) => { for (let i = 0; i < o.length; i++) o[i] = -x[i]!; },
+  (gx, g) => { for (let i = 0; i < gx.length; i++) gx[i] = -g[i]!; });
+export const exp = unary('exp',
+  (o, x) => { for (let i = 0; i < o.length; i++) o[i] = Math.exp(x[i]!); },
+  (gx, g, _x, y) => { for (let i = 0; i < gx.length; i++) gx[i] = g[i]! * y[i]!; });
+export const log = unary('log',
+  (o, x) => { for (let i = 0; i < o.length; i++) o[i] = Math.log(x[i]!); },
+  (gx, g, x) => { for (let i = 0; i < gx.length; i++) gx[i] = g[i]! / x[i]!; });
+export const sqrt = unary('sqrt',
+  (o, x) => { for (let i = 0; i < o.length; i++) o[i] = Math.sqrt(x[i]!); },
+  (gx, g, _x, y) => { for (let i = 0; i < gx.length; i++) gx[i] = 0.5 * g[i]! / y[i]!; });
+export const square = unary('square',
+  (o, x) => { for (let i = 0; i < o.length; i++) o[i] = x[i]! * x[i]!; },
+  (gx, g, x) => { for (let i = 0; i < gx.length; i++) gx[i] = 2 * g[i]! * x[i]!; });
+export const relu = unary('relu',
+  (o, x) => { for (let i = 0; i < o.length; i++) o[i] = x[i]! > 0 ? x[i]! : 0; },
+  (gx, g, x) => { for (let i = 0; i < gx.length; i++) gx[i] = x[i]! > 0 ? g[i]! : 0; });
+export const tanh = unary('tanh',
+  (o, x) => { for (let i = 0; i < o.length; i++) o[i] = Math.tanh(x[i]!); },
+  (gx, g, _x, y) => { for (let i = 0; i < gx.length; i++) gx[i] = g[i]! * (1 - y[i]! * y[i]!); });
+export const sigmoid = unary('sigmoid',
+  (o, x) => { for (let i = 0; i < o.length; i++) o[i] = 1 / (1 + Math.exp(-x[i]!)); },
+  (gx, g, _x, y) => { for (let i = 0; i < gx.length; i++) gx[i] = g[i]! * y[i]! * (1 - y[i]!); });
 
 /** softplus(x) = log(1 + e^x), PyTorch's threshold 20 (linear above it). */
-export const softplus = unary(
-  'softplus',
-  (x) => (x > 20 ? x : Math.log1p(Math.exp(x))),
-  (x) => (x > 20 ? 1 : 1 / (1 + Math.exp(-x))),
-);
+export const softplus = unary('softplus',
+  (o, x) => { for (let i = 0; i < o.length; i++) o[i] = x[i]! > 20 ? x[i]! : Math.log1p(Math.exp(x[i]!)); },
+  (gx, g, x) => { for (let i = 0; i < gx.length; i++) gx[i] = x[i]! > 20 ? g[i]! : g[i]! / (1 + Math.exp(-x[i]!)); });
 
 const INV_SQRT2 = Math.SQRT1_2;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
 /** Exact GELU, x * Phi(x) with the erf form (PyTorch's default `approximate='none'`). */
-export const gelu = unary(
-  'gelu',
-  (x) => 0.5 * x * (1 + erf(x * INV_SQRT2)),
-  (x) => 0.5 * (1 + erf(x * INV_SQRT2)) + x * INV_SQRT_2PI * Math.exp(-0.5 * x * x),
-);
+export const gelu = unary('gelu',
+  (o, x) => { for (let i = 0; i < o.length; i++) o[i] = 0.5 * x[i]! * (1 + erf(x[i]! * INV_SQRT2)); },
+  (gx, g, x) => {
+    for (let i = 0; i < gx.length; i++) {
+      const v = x[i]!;
+      gx[i] = g[i]! * (0.5 * (1 + erf(v * INV_SQRT2)) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v));
+    }
+  });
+
+/** a * b, elementwise, in a new array. */
+export function product(a: Float32Array, b: Float32Array): Float32Array {
+  const o = new Float32Array(a.length);
+  for (let i = 0; i < o.length; i++) o[i] = a[i]! * b[i]!;
+  return o;
+}
+
+/** a * c, elementwise, in a new array. */
+export function scaled(a: Float32Array, c: number): Float32Array {
+  const o = new Float32Array(a.length);
+  for (let i = 0; i < o.length; i++) o[i] = a[i]! * c;
+  return o;
+}
 
 export function addScalar(x: Tensor, c: number): Tensor {
   return add(x, c);
 }
 
 export function mulScalar(x: Tensor, c: number): Tensor {
-  const xd = x.data;
-  const o = new Float32Array(xd.length);
-  for (let i = 0; i < o.length; i++) o[i] = xd[i]! * c;
-  const out = result(o, x.shape, [x], 'mulScalar');
-  out.backwardFn = () => {
-    const g = out.grad!;
-    const gx = new Float32Array(g.length);
-    for (let i = 0; i < g.length; i++) gx[i] = g[i]! * c;
-    accumulateGrad(x, gx, true);
-  };
+  const out = result(scaled(x.data, c), x.shape, [x], 'mulScalar');
+  out.backwardFn = () => accumulateGrad(x, scaled(out.grad!, c), true);
   return out;
 }
 
 export function powScalar(x: Tensor, p: number): Tensor {
-  return unary(`pow${p}`, (v) => v ** p, (v) => p * v ** (p - 1))(x);
+  const xd = x.data;
+  const o = new Float32Array(xd.length);
+  for (let i = 0; i < o.length; i++) o[i] = xd[i]! ** p;
+  const out = result(o, x.shape, [x], `pow${p}`);
+  out.backwardFn = () => accumulateGrad(x, powScalarBackward(out.grad!, xd, p), true);
+  return out;
+}
+
+/** d(x^p)/dx = p x^(p-1). */
+function powScalarBackward(g: Float32Array, x: Float32Array, p: number): Float32Array {
+  const gx = new Float32Array(g.length);
+  for (let i = 0; i < gx.length; i++) gx[i] = g[i]! * p * x[i]! ** (p - 1);
+  return gx;
 }

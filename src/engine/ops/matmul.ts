@@ -180,12 +180,18 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     if (rate !== undefined) sgdWeightUpdate(g, x.data, weight.data, m, outF, inF, rate);
     else if (weight.requiresGrad) accumulateGrad(weight, gemm(g, x.data, outF, m, inF, true, false), true);
     if (bias.requiresGrad) {
-      const gb = new Float32Array(outF);
-      for (let r = 0; r < m; r++) for (let j = 0; j < outF; j++) gb[j]! += g[r * outF + j]!;
+      const gb = columnSums(g, outF);
       const biasRate = inBackwardRate(bias);
       if (biasRate === undefined) accumulateGrad(bias, gb, true);
       else for (let j = 0; j < outF; j++) bias.data[j]! -= biasRate * gb[j]!;
     }
   };
+  return out;
+}
+
+/** Sums of g [rows, cols] over its rows: a bias's gradient. */
+function columnSums(g: Float32Array, cols: number): Float32Array {
+  const out = new Float32Array(cols);
+  for (let base = 0; base < g.length; base += cols) for (let j = 0; j < cols; j++) out[j]! += g[base + j]!;
   return out;
 }

@@ -58,12 +58,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   const o = new Float32Array(xd.length);
   for (let i = 0; i < o.length; i++) o[i] = xd[idx[i]!]!;
   const out = result(o, p.map((a) => x.shape[a]!), [x], 'permute');
-  out.backwardFn = () => {
-    const g = out.grad!;
-    const gx = new Float32Array(g.length);
-    for (let i = 0; i < g.length; i++) gx[idx[i]!] = g[i]!;
-    accumulateGrad(x, gx, true);
-  };
+  out.backwardFn = () => accumulateGrad(x, scatter(out.grad!, idx), true);
   return out;
 }
 
@@ -143,7 +138,7 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
     for (let r = 0; r < outer; r++) {
       const base = r * len * inner + start * inner;
       if (fresh) gx.set(g.subarray(r * chunk, (r + 1) * chunk), base);
-      else for (let j = 0, src = r * chunk; j < chunk; j++) gx[base + j]! += g[src + j]!;
+      else addInto(gx, base, g, r * chunk, chunk);
     }
   };
   return out;
@@ -166,10 +161,19 @@ export function gatherRows(x: Tensor, indices: Int32Array | number[]): Tensor {
     const g = out.grad!;
     x.grad ??= new Float32Array(x.size);
     const gx = x.grad;
-    for (let k = 0; k < idx.length; k++) {
-      const base = idx[k]! * inner;
-      for (let j = 0; j < inner; j++) gx[base + j]! += g[k * inner + j]!;
-    }
+    for (let k = 0; k < idx.length; k++) addInto(gx, idx[k]! * inner, g, k * inner, inner);
   };
   return out;
+}
+
+/** gx[idx[i]] = g[i]: a permutation's gradient. */
+function scatter(g: Float32Array, idx: Int32Array): Float32Array {
+  const gx = new Float32Array(g.length);
+  for (let i = 0; i < g.length; i++) gx[idx[i]!] = g[i]!;
+  return gx;
+}
+
+/** dst[dstAt + j] += src[srcAt + j] for j < n. */
+function addInto(dst: Float32Array, dstAt: number, src: Float32Array, srcAt: number, n: number): void {
+  for (let j = 0; j < n; j++) dst[dstAt + j]! += src[srcAt + j]!;
 }

@@ -159,6 +159,21 @@ test('layer norm, L2 normalization, KL of diagonal Gaussians', () => {
   close(kl2, [0]);
   gradCheck((m, s) => op.klDiagGaussian(m!, s!), [rand([3, 4]), positive([3, 4])]);
   gradCheck((m, s, pm, ps) => op.klDiagGaussian(m!, s!, pm!, ps!), [rand([3, 4]), positive([3, 4]), rand([3, 4]), positive([3, 4])]);
+  // N(1, 0.5^2) against N(0, 2^2): log(2/0.5) + (0.25 + 1)/8 - 1/2 per element
+  close(op.klDiagGaussian(Tensor.from([1, 1], [1, 2]), Tensor.from([0.5, 0.5], [1, 2]), Tensor.scalar(0), Tensor.scalar(2)).data,
+    [2 * (Math.log(4) + 1.25 / 8 - 0.5)]);
+  // priors broadcast over rows (a [D] prior, a scalar prior) and get their gradients summed back
+  gradCheck((m, s, pm, ps) => op.klDiagGaussian(m!, s!, pm!, ps!), [rand([3, 4]), positive([3, 4]), rand([4]), positive([1])]);
+  // the fused op equals its primitive composition, values and gradients
+  const [m0, s0, pm0, ps0] = [rand([2, 3, 5]), positive([2, 3, 5]), rand([3, 5]), positive([3, 5])];
+  const composed = (m: Tensor, s: Tensor, pm: Tensor, ps: Tensor) => op.sum(op.addScalar(op.add(op.sub(op.log(ps), op.log(s)),
+    op.div(op.add(op.square(s), op.square(op.sub(m, pm))), op.mulScalar(op.square(ps), 2))), -0.5), [-1]);
+  const leaves = () => [m0, s0, pm0, ps0].map((t) => new Tensor(t.data.slice(), t.shape, true));
+  const [a, b] = [leaves(), leaves()];
+  const fused = op.klDiagGaussian(a[0]!, a[1]!, a[2]!, a[3]!), twin = composed(b[0]!, b[1]!, b[2]!, b[3]!);
+  close(fused.data, twin.data);
+  op.sum(fused).backward(); op.sum(twin).backward();
+  for (let i = 0; i < 4; i++) close(a[i]!.grad!, b[i]!.grad!);
 });
 
 test('dropout is seeded, scaled, identity in eval, and its gradient uses the same mask', () => {

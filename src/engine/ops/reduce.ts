@@ -32,16 +32,7 @@ export function sum(x: Tensor, axes?: number[], keepDims = false): Tensor {
     for (let i = 0; i < xd.length; i++) o[idx[i]!]! += xd[i]!;
   }
   const out = result(o, outShape, [x], 'sum');
-  out.backwardFn = () => {
-    const g = out.grad!;
-    const gx = new Float32Array(xd.length);
-    if (idx === null) {
-      for (let r = 0; r < g.length; r++) gx.fill(g[r]!, r * inner, (r + 1) * inner);
-    } else {
-      for (let i = 0; i < gx.length; i++) gx[i] = g[idx[i]!]!;
-    }
-    accumulateGrad(x, gx, true);
-  };
+  out.backwardFn = () => accumulateGrad(x, sumBackward(out.grad!, xd.length, inner, idx), true);
   return out;
 }
 
@@ -53,11 +44,23 @@ export function mean(x: Tensor, axes?: number[], keepDims = false): Tensor {
   const o = new Float32Array(sd.length);
   for (let i = 0; i < o.length; i++) o[i] = sd[i]! / count;
   const out = result(o, s.shape, [s], 'mean');
-  out.backwardFn = () => {
-    const g = out.grad!;
-    const gs = new Float32Array(g.length);
-    for (let i = 0; i < g.length; i++) gs[i] = g[i]! / count;
-    accumulateGrad(s, gs, true);
-  };
+  out.backwardFn = () => accumulateGrad(s, dividedBy(out.grad!, count), true);
   return out;
+}
+
+/** The sum's gradient spread back over the summed elements (row sums, or through an index map). */
+function sumBackward(g: Float32Array, size: number, inner: number, idx: Int32Array | null): Float32Array {
+  const gx = new Float32Array(size);
+  if (idx === null) {
+    for (let r = 0; r < g.length; r++) gx.fill(g[r]!, r * inner, (r + 1) * inner);
+  } else {
+    for (let i = 0; i < gx.length; i++) gx[i] = g[idx[i]!]!;
+  }
+  return gx;
+}
+
+function dividedBy(a: Float32Array, c: number): Float32Array {
+  const o = new Float32Array(a.length);
+  for (let i = 0; i < o.length; i++) o[i] = a[i]! / c;
+  return o;
 }

@@ -32,21 +32,25 @@ export function sampleGaussianWeights(h: Tensor | null, mu: Tensor, sigma: Tenso
   const parents = h ? [h, mu, sigma] : [mu, sigma];
   const out = result(w, [samples, ...mu.shape], parents, 'sampleGaussianWeights');
   out.backwardFn = () => {
-    const g = out.grad!;
     const gSum = new Float32Array(cd);
     const gSigma = new Float32Array(cd);
-    for (let r = 0; r < samples; r++) {
-      const off = r * cd;
-      for (let i = 0; i < cd; i++) {
-        const gi = g[off + i]!;
-        gSum[i]! += gi;
-        gSigma[i]! += gi * eps[off + i]!;
-      }
-    }
+    sampledWeightsBackward(out.grad!, eps, gSum, gSigma);
     if (h) accumulateGrad(h, gSum);
     // h (if any) has copied or added gSum already, so mu may keep the buffer.
     accumulateGrad(mu, gSum, true);
     accumulateGrad(sigma, gSigma, true);
   };
   return out;
+}
+
+/** Over the T samples of g [T, C*D]: gSum += sum_r g^(r), gSigma += sum_r g^(r) * eps^(r). */
+function sampledWeightsBackward(g: Float32Array, eps: Float32Array, gSum: Float32Array, gSigma: Float32Array): void {
+  const cd = gSum.length;
+  for (let off = 0; off < g.length; off += cd) {
+    for (let i = 0; i < cd; i++) {
+      const gi = g[off + i]!;
+      gSum[i]! += gi;
+      gSigma[i]! += gi * eps[off + i]!;
+    }
+  }
 }

@@ -6,7 +6,7 @@
 import { GraphBuilder } from '../../onnx/onnxModel.js';
 import { cachedSession } from '../../onnx/runtime.js';
 import { accumulateGrad, result, Tensor } from '../../tensor.js';
-import { gelu, softplus } from '../elementwise.js';
+import { gelu, product, softplus } from '../elementwise.js';
 
 /** Elementwise maps at least this large run GELU and softplus in onnxruntime (vectorized erf, exp, log). */
 export const fusedSettings = { geluOnnxMinSize: 4096, forceGeluPath: null as null | 'onnx' | 'ts' };
@@ -31,12 +31,7 @@ function onnxUnaryWithDerivative(key: string, build: (g: GraphBuilder) => void, 
     const y = outs['Y']!.data as Float32Array;
     const dydx = outs['dYdX']!.data as Float32Array;
     const out = result(y, x.shape, [x], key);
-    out.backwardFn = () => {
-      const g = out.grad!;
-      const gx = new Float32Array(g.length);
-      for (let i = 0; i < g.length; i++) gx[i] = g[i]! * dydx[i]!;
-      accumulateGrad(x, gx, true);
-    };
+    out.backwardFn = () => accumulateGrad(x, product(out.grad!, dydx), true);
     return out;
   };
 }
