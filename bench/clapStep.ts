@@ -4,7 +4,7 @@
  * batch's B image features as memory, a pair of linear distribution encoders, T samples, logits,
  * CE + KL, backward, SGD. Phases are timed separately.
  */
-import { add, crossEntropy, klDiagGaussian, l2Normalize, mean, mulScalar, reshape, sampledLogits, softplusFused, addScalar } from '../src/engine/ops/index.js';
+import { add, crossEntropyFused, klDiagGaussian, l2Normalize, mean, mulScalar, reshape, sampledLogits, softplusFused, addScalar } from '../src/engine/ops/index.js';
 import { Linear } from '../src/engine/nn/linear.js';
 import { TransformerDecoderLayer } from '../src/engine/nn/transformerDecoderLayer.js';
 import { namedParameters } from '../src/engine/nn/parameters.js';
@@ -60,7 +60,7 @@ export function createClapStep(shape: StepShape, seed = 0) {
     const logits = sampledLogits(img, add(h, mu), sigma, eps, T, 100); // [T, B, C]
     const targets = new Int32Array(T * B);
     for (let r = 0; r < T; r++) targets.set(labels, r * B);
-    const ce = crossEntropy(reshape(logits, [T * B, C]), targets);
+    const ce = crossEntropyFused(reshape(logits, [T * B, C]), targets);
     const kl = mulScalar(mean(klDiagGaussian(mu, sigma)), 0.001);
     const loss = add(ce, kl);
     const t3 = performance.now();

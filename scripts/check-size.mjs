@@ -16,8 +16,9 @@ const LIMIT = 420; // "about 400"
 // CLAP4CLIP_ORT_THREADS setting (onnx/runtime.ts). Raised by 130 for the backward loops moved out of
 // the per-step closures into named functions (V8 dropped the closures' optimized code at every full
 // GC and recompiled them each step), the unary ops' per-op loops, and klDiagGaussian as one fused
-// op instead of nine primitives.
-const ENGINE_LIMIT = 3290;
+// op instead of nine primitives. Raised by 60 for cross-entropy's softmax in onnxruntime
+// (ops/fused/crossEntropy.ts).
+const ENGINE_LIMIT = 3350;
 const engineDir = join('src', 'engine') + sep;
 const roots = ['src', 'bench', 'examples'];
 const offenders = [];

@@ -183,7 +183,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
       const gb = columnSums(g, outF);
       const biasRate = inBackwardRate(bias);
       if (biasRate === undefined) accumulateGrad(bias, gb, true);
-      else for (let j = 0; j < outF; j++) bias.data[j]! -= biasRate * gb[j]!;
+      else axpy(-biasRate, gb, bias.data);
     }
   };
   return out;
@@ -194,4 +194,9 @@ function columnSums(g: Float32Array, cols: number): Float32Array {
   const out = new Float32Array(cols);
   for (let base = 0; base < g.length; base += cols) for (let j = 0; j < cols; j++) out[j]! += g[base + j]!;
   return out;
+}
+
+/** y += a * x (BLAS's axpy): plain SGD on a bias inside the backward pass. */
+function axpy(a: number, x: Float32Array, y: Float32Array): void {
+  for (let j = 0; j < y.length; j++) y[j]! += a * x[j]!;
 }

@@ -111,7 +111,7 @@ export function crossEntropy(logits: Tensor, targets: Int32Array | number[]): Te
 }
 
 /** d(mean CE)/dlogits = (softmax - onehot) * g, written over the probabilities. */
-function crossEntropyBackward(probs: Float32Array, targets: Int32Array | number[], cols: number, g: number): Float32Array {
+export function crossEntropyBackward(probs: Float32Array, targets: Int32Array | number[], cols: number, g: number): Float32Array {
   for (let r = 0; r < targets.length; r++) probs[r * cols + targets[r]!]! -= 1;
   for (let i = 0; i < probs.length; i++) probs[i]! *= g;
   return probs;

@@ -23,7 +23,7 @@
  * - frozen prior: detached (a fixed target; the reference lets gradients through it).
  */
 import {
-  add, concat, crossEntropy, gatherRows, l2Normalize, matmul, mean, mul, mulScalar, permute, reshape, sampledLogits,
+  add, concat, crossEntropyFused, gatherRows, l2Normalize, matmul, mean, mul, mulScalar, permute, reshape, sampledLogits,
   sampleGaussianWeights, slice,
 } from '../../engine/ops/index.js';
 import { namedParameters } from '../../engine/nn/parameters.js';
@@ -304,7 +304,7 @@ export class ClapModel {
     // CE over all S * B rows; row r * B + b belongs to image b.
     const targets = new Int32Array(s * n);
     for (let r = 0; r < s; r++) targets.set(labels, r * n);
-    parts['ce'] = crossEntropy(reshape(logits, [s * n, c]), targets);
+    parts['ce'] = crossEntropyFused(reshape(logits, [s * n, c]), targets);
 
     const lossTasks = opts.phase === 'train' ? [this.tasks.length - 1] : this.tasks.map((_, i) => i);
     // Mean offsets zbar = mean_r z^(r) = mu + sigma * mean_r eps^(r) (averaged over z_g too): [C, D].

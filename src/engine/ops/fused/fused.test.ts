@@ -97,3 +97,25 @@ test('softplus in onnxruntime matches the TypeScript softplus (incl. the linear 
   }
   assert.equal(yOnnx[0], 25);
 });
+
+test('crossEntropyFused (onnxruntime softmax) equals crossEntropy: loss, gradient, target errors', () => {
+  const logits = rand([37, 11]);
+  for (let i = 0; i < logits.size; i++) logits.data[i]! *= 20; // large logits: the stable forms must agree
+  const targets = Int32Array.from({ length: 37 }, (_, r) => (r * 7) % 11);
+  const onPath = (path: 'onnx' | 'ts') => withSettings(op.fusedSettings, { forceCrossEntropyPath: path }, () => {
+    const x = new Tensor(logits.data.slice(), logits.shape, true);
+    const loss = op.crossEntropyFused(x, targets);
+    loss.backward();
+    return { loss: loss.item(), grad: x.grad! };
+  });
+  const onnx = onPath('onnx'), ts = onPath('ts');
+  assert.ok(Math.abs(onnx.loss - ts.loss) < 1e-5 * Math.max(1, ts.loss), `${onnx.loss} vs ${ts.loss}`);
+  for (let i = 0; i < ts.grad.length; i++) assert.ok(Math.abs(onnx.grad[i]! - ts.grad[i]!) < 1e-6, `grad ${i}`);
+  // hand value: uniform logits over C classes give log C
+  withSettings(op.fusedSettings, { forceCrossEntropyPath: 'onnx' }, () => {
+    assert.ok(Math.abs(op.crossEntropyFused(Tensor.zeros([2, 4]), [0, 3]).item() - Math.log(4)) < 1e-6);
+    gradCheck((v) => op.crossEntropyFused(v!, [1, 0, 2]), [rand([3, 4])]);
+    assert.throws(() => op.crossEntropyFused(rand([2, 4]), [0, 4]), /target 4 out of range \[0, 4\) at row 1/);
+    assert.throws(() => op.crossEntropyFused(rand([2, 4]), [0]), /1 targets for 2 rows/);
+  });
+});

@@ -8,8 +8,17 @@ import { cachedSession } from '../../onnx/runtime.js';
 import { accumulateGrad, result, Tensor } from '../../tensor.js';
 import { gelu, product, softplus } from '../elementwise.js';
 
-/** Elementwise maps at least this large run GELU and softplus in onnxruntime (vectorized erf, exp, log). */
-export const fusedSettings = { geluOnnxMinSize: 4096, forceGeluPath: null as null | 'onnx' | 'ts' };
+/**
+ * Inputs at least this large run GELU and softplus (`geluOnnxMinSize`) and cross-entropy's softmax
+ * (`crossEntropyOnnxMinSize`) in onnxruntime (vectorized erf, exp, log); the force settings pin a
+ * path (tests).
+ */
+export const fusedSettings = {
+  geluOnnxMinSize: 4096,
+  forceGeluPath: null as null | 'onnx' | 'ts',
+  crossEntropyOnnxMinSize: 4096,
+  forceCrossEntropyPath: null as null | 'onnx' | 'ts',
+};
 
 /**
  * A unary op whose value and derivative come from one onnxruntime graph: the backward pass is then

@@ -9,7 +9,8 @@ import { accumulateGrad, result, shapeToString, Tensor } from '../../tensor.js';
 
 function sampledLogitsSessions() {
   const forward = cachedSession('sampled-logits-forward', () => {
-    // W = M + S * EPS ([T, C, D]); logits[t, b, c] = scale * f[b] . W[t, c]
+    // logits[t, b, c] = scale * (f[b] . M[c] + f[b] . (S * EPS[t])[c]): the mean's product is
+    // [B, C] once, so only S * EPS crosses the [T, C, D] samples (one pass, not two).
     const g = new GraphBuilder('sampledLogitsForward');
     g.input('F', 'float32', ['B', 'D']);
     g.input('M', 'float32', ['C', 'D']);
@@ -17,30 +18,29 @@ function sampledLogitsSessions() {
     g.input('EPS', 'float32', ['T', 'C', 'D']);
     g.input('SCALE', 'float32', []);
     g.input('SHAPE_BTC', 'int64', [3]);
-    const w = g.node('Add', [g.node('Mul', ['S', 'EPS']), 'M']);
-    const w2 = g.node('Flatten', [w], { axis: attr.int(2) }); // [T*C, D]
-    const y = g.node('Gemm', ['F', w2], { transB: attr.int(1) });
-    const yScaled = g.node('Mul', [y, 'SCALE']);
-    const y3 = g.node('Reshape', [yScaled, 'SHAPE_BTC']);
-    g.node('Transpose', [y3], { perm: attr.ints([1, 0, 2]) }, ['LOGITS']);
+    const noise = g.node('Flatten', [g.node('Mul', ['S', 'EPS'])], { axis: attr.int(2) }); // [T*C, D]
+    const yNoise = g.node('Reshape', [g.node('Gemm', ['F', noise], { transB: attr.int(1) }), 'SHAPE_BTC']); // [B, T, C]
+    const yMean = g.node('Unsqueeze', [g.node('Gemm', ['F', 'M'], { transB: attr.int(1) }), g.constInt64([1])]); // [B, 1, C]
+    const y = g.node('Mul', [g.node('Add', [yNoise, yMean]), 'SCALE']);
+    g.node('Transpose', [y], { perm: attr.ints([1, 0, 2]) }, ['LOGITS']);
     g.output('LOGITS', 'float32', ['T', 'B', 'C']);
     return g.toBytes();
   });
   const backward = cachedSession('sampled-logits-backward', () => {
-    // dW = scale * dL^T f; dM = sum_t dW; dS = sum_t dW * EPS
+    // With G = scale * dL [T, B, C] (scaled on the small side): dM = (sum_t G[t])^T f, a [C, B] x
+    // [B, D] product; dS = sum_t (G[t]^T f) * EPS[t].
     const g = new GraphBuilder('sampledLogitsBackward');
     g.input('DL', 'float32', ['T', 'B', 'C']);
     g.input('F', 'float32', ['B', 'D']);
     g.input('EPS', 'float32', ['T', 'C', 'D']);
     g.input('SCALE', 'float32', []);
     g.input('SHAPE_TCD', 'int64', [3]);
-    const dlBT = g.node('Transpose', ['DL'], { perm: attr.ints([1, 0, 2]) });
-    const dl2 = g.node('Reshape', [dlBT, g.constInt64([0, -1])]);
-    const dw = g.node('Gemm', [dl2, 'F'], { transA: attr.int(1), alpha: attr.float(1) });
-    const dw3 = g.node('Mul', [g.node('Reshape', [dw, 'SHAPE_TCD']), 'SCALE']);
+    const dl = g.node('Mul', ['DL', 'SCALE']);
     const axes = g.constInt64([0]);
-    g.node('ReduceSum', [dw3, axes], { keepdims: attr.int(0) }, ['DM']);
-    g.node('ReduceSum', [g.node('Mul', [dw3, 'EPS']), axes], { keepdims: attr.int(0) }, ['DS']);
+    g.node('Gemm', [g.node('ReduceSum', [dl, axes], { keepdims: attr.int(0) }), 'F'], { transA: attr.int(1) }, ['DM']);
+    const dlBT = g.node('Reshape', [g.node('Transpose', [dl], { perm: attr.ints([1, 0, 2]) }), g.constInt64([0, -1])]); // [B, T*C]
+    const dw = g.node('Reshape', [g.node('Gemm', [dlBT, 'F'], { transA: attr.int(1) }), 'SHAPE_TCD']); // [T, C, D]
+    g.node('ReduceSum', [g.node('Mul', [dw, 'EPS']), axes], { keepdims: attr.int(0) }, ['DS']);
     g.output('DM', 'float32', ['C', 'D']);
     g.output('DS', 'float32', ['C', 'D']);
     return g.toBytes();
