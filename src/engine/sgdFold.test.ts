@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { add, linear, matmul, mean, mul, relu, sum } from './ops/index.js';
+import { add, linear, matmul, mean, mul, relu, slice, sum } from './ops/index.js';
 import { SGD, type SGDOptions } from './optim.js';
 import { Rng } from './random.js';
 import { Tensor } from './tensor.js';
@@ -85,6 +85,41 @@ describe('SGD.backwardStep (plain SGD folded into the weight-gradient Gemm)', ()
       return p.data;
     };
     assert.deepEqual(run(true), run(false));
+  });
+
+  it('folds through slices viewing disjoint rows (cross-attention\'s q and k/v in-projection), not through overlapping or copying ones', () => {
+    const run = (fold: boolean, rows: [[number, number], [number, number]], axis = 0) => {
+      const rng = new Rng(3);
+      const w = Tensor.zeros([96, 64], true), b = Tensor.zeros([96], true);
+      rng.fillNormal(w.data, 0, 0.2);
+      rng.fillNormal(b.data, 0, 0.1);
+      const xq = Tensor.zeros([40, axis === 0 ? 64 : 32]), xkv = Tensor.zeros([24, axis === 0 ? 64 : 32]);
+      rng.fillNormal(xq.data);
+      rng.fillNormal(xkv.data);
+      const sgd = new SGD([w, b], { lr: 0.05 });
+      const [[q0, q1], [k0, k1]] = rows;
+      const part = (x: Tensor, lo: number, hi: number) => axis === 0
+        ? linear(x, slice(w, 0, lo, hi), slice(b, 0, lo, hi))
+        : linear(x, slice(w, 1, lo, hi), null);
+      const loss = add(mean(mul(part(xq, q0, q1), part(xq, q0, q1).detach())), sum(mean(part(xkv, k0, k1), [0])));
+      if (fold) sgd.backwardStep(loss);
+      else {
+        loss.backward();
+        sgd.step();
+      }
+      return { w: Float32Array.from(w.data), b: Float32Array.from(b.data), stepped: w.grad !== null };
+    };
+    const close = (a: Float32Array, c: Float32Array) => a.every((v, i) => Math.abs(v - c[i]!) <= 1e-5 * Math.max(1, Math.abs(c[i]!)));
+    // disjoint row views [0, 32) and [32, 96): folded in place, no gradient written
+    const plain = run(false, [[0, 32], [32, 96]]), folded = run(true, [[0, 32], [32, 96]]);
+    assert.ok(close(folded.w, plain.w) && close(folded.b, plain.b));
+    assert.ok(!folded.stepped);
+    // overlapping rows: each slice's data gradient must see the old rows, so nothing folds
+    const overlapPlain = run(false, [[0, 48], [32, 96]]), overlap = run(true, [[0, 48], [32, 96]]);
+    assert.ok(overlap.stepped && close(overlap.w, overlapPlain.w));
+    // column slices copy (not views of the buffer): stepped as usual
+    const cols = run(true, [[0, 32], [32, 64]], 1);
+    assert.ok(cols.stepped && close(cols.w, run(false, [[0, 32], [32, 64]], 1).w));
   });
 
   it('rejects a bad learning rate', () => {

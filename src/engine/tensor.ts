@@ -146,15 +146,40 @@ export interface BackwardOptions {
   sgdRates?: ReadonlyMap<Tensor, number>;
 }
 
-/** The entries of `rates` whose tensor, a leaf without a pending gradient, feeds exactly one op. */
+/**
+ * The entries of `rates` whose tensor, a leaf without a pending gradient, feeds exactly one op;
+ * and for a leaf used only through slices that view disjoint rows of its buffer, each used by one
+ * op (cross-attention's q rows and k/v rows of one in-projection), those slices: each one's op
+ * updates its own rows in place.
+ */
 function singleConsumerRates(order: readonly Tensor[], rates: ReadonlyMap<Tensor, number>): Map<Tensor, number> {
-  const uses = new Map<Tensor, number>();
+  const consumers = new Map<Tensor, Tensor[]>();
   for (const t of order) {
-    for (const p of t.parents) if (rates.has(p)) uses.set(p, (uses.get(p) ?? 0) + 1);
+    for (const p of t.parents) {
+      const list = consumers.get(p);
+      if (list) list.push(t);
+      else consumers.set(p, [t]);
+    }
   }
   const out = new Map<Tensor, number>();
-  for (const [p, lr] of rates) if (uses.get(p) === 1 && p.grad === null && p.parents.length === 0) out.set(p, lr);
+  for (const [p, lr] of rates) {
+    if (p.grad !== null || p.parents.length > 0) continue;
+    const uses = consumers.get(p) ?? [];
+    if (uses.length === 1) out.set(p, lr);
+    else if (uses.length > 1 && areDisjointRowViews(p, uses, consumers)) for (const c of uses) out.set(c, lr);
+  }
   return out;
+}
+
+/** Whether each of `slices` is a slice viewing `p`'s buffer (no copy), used by one op, over disjoint ranges. */
+function areDisjointRowViews(p: Tensor, slices: readonly Tensor[], consumers: ReadonlyMap<Tensor, Tensor[]>): boolean {
+  const ranges: [number, number][] = [];
+  for (const c of slices) {
+    if (c.op !== 'slice' || c.data.buffer !== p.data.buffer || consumers.get(c)?.length !== 1) return false;
+    ranges.push([c.data.byteOffset, c.data.byteOffset + c.data.byteLength]);
+  }
+  ranges.sort((a, b) => a[0] - b[0]);
+  return ranges.every((r, i) => i === 0 || ranges[i - 1]![1] <= r[0]);
 }
 
 /** Depth-first post-order without recursion (graphs can be thousands of nodes deep). */

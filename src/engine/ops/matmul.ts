@@ -38,8 +38,8 @@ export function gemm(
   return out['Y']!.data as Float32Array;
 }
 
-function sgdSession() {
-  return cachedSession('gemm:sgd', () => {
+function sgdSession(withBiasGradient: boolean) {
+  return cachedSession(`gemm:sgd${withBiasGradient ? ':bias' : ''}`, () => {
     const g = new GraphBuilder('sgd_gemm');
     g.input('G', 'float32', ['M', 'N']);
     g.input('X', 'float32', ['M', 'K']);
@@ -48,6 +48,11 @@ function sgdSession() {
     g.node('Mul', ['G', 'NEG_LR'], {}, ['GS']);
     g.node('Gemm', ['GS', 'X', 'W'], { transA: attr.int(1), beta: attr.float(1) }, ['Y']);
     g.output('Y', 'float32', ['N', 'K']);
+    if (withBiasGradient) {
+      // The bias's gradient, sum over rows of G, rides along (vectorized, no extra call).
+      g.node('ReduceSum', ['G', g.constInt64([0])], { keepdims: attr.int(0) }, ['GB']);
+      g.output('GB', 'float32', ['N']);
+    }
     return g.toBytes();
   });
 }
@@ -58,20 +63,24 @@ function sgdSession() {
  * (engine-notes.md); the learning rate scales G, the smaller operand. Rounds differently from
  * `SGD.step` (the product absorbs lr); below the small-product threshold the update is step's.
  */
-function sgdWeightUpdate(g: Float32Array, x: Float32Array, w: Float32Array, m: number, n: number, k: number, lr: number): void {
+function sgdWeightUpdate(g: Float32Array, x: Float32Array, w: Float32Array, m: number, n: number, k: number, lr: number): void;
+function sgdWeightUpdate(g: Float32Array, x: Float32Array, w: Float32Array, m: number, n: number, k: number, lr: number, biasGradient: true): Float32Array;
+/** With `biasGradient`, also returns the column sums of G [N] (a bias's gradient). */
+function sgdWeightUpdate(g: Float32Array, x: Float32Array, w: Float32Array, m: number, n: number, k: number, lr: number, biasGradient = false): Float32Array | undefined {
   if (m * n * k <= gemmSettings.smallProductThreshold || gemmSettings.forcePath === 'ts') {
     const gw = matmulRef(g, x, n, m, k, true, false);
     for (let i = 0; i < w.length; i++) w[i]! -= lr * gw[i]!;
-    return;
+    return biasGradient ? columnSums(g, n) : undefined;
   }
   // The new W is written straight into the parameter's buffer: Gemm has read C = W by then.
   const weight = { type: 'float32', data: w, dims: [n, k] } as const;
-  sgdSession().run({
+  const out = sgdSession(biasGradient).run({
     G: { type: 'float32', data: g, dims: [m, n] },
     X: { type: 'float32', data: x, dims: [m, k] },
     W: weight,
     NEG_LR: { type: 'float32', data: Float32Array.of(-lr), dims: [] },
   }, { Y: weight });
+  return biasGradient ? out['GB']!.data as Float32Array : undefined;
 }
 
 export interface MatmulOptions { transA?: boolean; transB?: boolean }
@@ -177,10 +186,13 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     if (x.requiresGrad) accumulateGrad(x, gemm(g, weight.data, m, outF, inF), true);
     // x's gradient above used the weight before any in-place update below.
     const rate = inBackwardRate(weight);
-    if (rate !== undefined) sgdWeightUpdate(g, x.data, weight.data, m, outF, inF, rate);
-    else if (weight.requiresGrad) accumulateGrad(weight, gemm(g, x.data, outF, m, inF, true, false), true);
+    let gb: Float32Array | null = null;
+    if (rate !== undefined) {
+      if (bias.requiresGrad) gb = sgdWeightUpdate(g, x.data, weight.data, m, outF, inF, rate, true);
+      else sgdWeightUpdate(g, x.data, weight.data, m, outF, inF, rate);
+    } else if (weight.requiresGrad) accumulateGrad(weight, gemm(g, x.data, outF, m, inF, true, false), true);
     if (bias.requiresGrad) {
-      const gb = columnSums(g, outF);
+      gb ??= columnSums(g, outF);
       const biasRate = inBackwardRate(bias);
       if (biasRate === undefined) accumulateGrad(bias, gb, true);
       else axpy(-biasRate, gb, bias.data);
