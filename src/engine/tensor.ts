@@ -207,8 +207,11 @@ function topologicalOrder(root: Tensor): Tensor[] {
 }
 
 /**
- * Adds `g` into `t.grad`. With `owned`, the caller hands over a fresh buffer that may become the
- * gradient itself (saves a copy on the common single-consumer path).
+ * Adds `g` into `t.grad`. With `owned`, the caller hands over a buffer that may become the
+ * gradient itself (saves a copy on the common single-consumer path): a fresh one, or the op's own
+ * output gradient, which is dead once the op's backwardFn has run (every contribution to it came
+ * before, in reverse topological order, and `backward` drops it afterwards), so a backwardFn may
+ * also compute its input's gradient over it in place. Only one input may be handed the buffer.
  */
 export function accumulateGrad(t: Tensor, g: Float32Array, owned = false): void {
   if (!t.requiresGrad) return;

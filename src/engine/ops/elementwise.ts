@@ -57,9 +57,15 @@ function binary(name: string, forward: Kernel, da: Partial, db: Partial) {
     const out = result(y, shape, [ta, tb], name);
     out.backwardFn = () => {
       const g = out.grad!;
+      let gHandedDown = false; // g itself may become one operand's gradient (see accumulateGrad)
       const push = (t: Tensor, rule: Partial): void => {
         if (!t.requiresGrad) return;
-        if (rule === 'pass') return accumulateGrad(t, sumToShape(g, shape, t.shape));
+        if (rule === 'pass') {
+          const s = sumToShape(g, shape, t.shape);
+          const own = s !== g || !gHandedDown;
+          if (s === g) gHandedDown = true;
+          return accumulateGrad(t, s, own);
+        }
         if (rule === 'negate') return accumulateGrad(t, scaled(sumToShape(g, shape, t.shape), -1), true);
         const gt = new Float32Array(g.length);
         rule(gt, g, ad, bd, y);
@@ -109,9 +115,8 @@ function unary(name: string, forward: UnaryKernel, gradient: UnaryGradient) {
     const out = result(o, x.shape, [x], name);
     out.backwardFn = () => {
       const g = out.grad!;
-      const gx = new Float32Array(g.length);
-      gradient(gx, g, xd, o);
-      accumulateGrad(x, gx, true);
+      gradient(g, g, xd, o); // in place: each loop reads g[i] before writing index i
+      accumulateGrad(x, g, true);
     };
     return out;
   };
@@ -160,11 +165,10 @@ export const gelu = unary('gelu',
     }
   });
 
-/** a * b, elementwise, in a new array. */
-export function product(a: Float32Array, b: Float32Array): Float32Array {
-  const o = new Float32Array(a.length);
-  for (let i = 0; i < o.length; i++) o[i] = a[i]! * b[i]!;
-  return o;
+/** a *= b elementwise, in place (on an op's output gradient, see accumulateGrad); returns a. */
+export function multiplyInPlace(a: Float32Array, b: Float32Array): Float32Array {
+  for (let i = 0; i < a.length; i++) a[i]! *= b[i]!;
+  return a;
 }
 
 /** a * c, elementwise, in a new array. */
@@ -180,7 +184,11 @@ export function addScalar(x: Tensor, c: number): Tensor {
 
 export function mulScalar(x: Tensor, c: number): Tensor {
   const out = result(scaled(x.data, c), x.shape, [x], 'mulScalar');
-  out.backwardFn = () => accumulateGrad(x, scaled(out.grad!, c), true);
+  out.backwardFn = () => {
+    const g = out.grad!;
+    for (let i = 0; i < g.length; i++) g[i]! *= c; // in place, see accumulateGrad
+    accumulateGrad(x, g, true);
+  };
   return out;
 }
 

@@ -10,7 +10,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
     throw new Error(`reshape: cannot view shape ${shapeToString(x.shape)} as ${shapeToString(shape)}`);
   }
   const out = result(x.data, resolved, [x], 'reshape');
-  out.backwardFn = () => accumulateGrad(x, out.grad!);
+  out.backwardFn = () => accumulateGrad(x, out.grad!, true); // see accumulateGrad: a dead output's gradient is handed down
   return out;
 }
 

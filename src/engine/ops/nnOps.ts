@@ -5,7 +5,7 @@
  * diagonal Gaussians.
  */
 import { broadcastShapes, sumToShape } from '../broadcast.js';
-import { expandData, product, scaled } from './elementwise.js';
+import { expandData, multiplyInPlace, scaled } from './elementwise.js';
 import { accumulateGrad, result, shapeToString, Tensor } from '../tensor.js';
 
 function lastDim(x: Tensor, op: string): number {
@@ -41,9 +41,9 @@ export function softmax(x: Tensor, mask?: Tensor): Tensor {
   return out;
 }
 
-/** dx = y * (g - sum_j g y) per row. */
+/** dx = y * (g - sum_j g y) per row, written over g (see accumulateGrad). */
 function softmaxBackward(g: Float32Array, y: Float32Array, cols: number): Float32Array {
-  const gx = new Float32Array(g.length);
+  const gx = g;
   for (let base = 0; base < g.length; base += cols) {
     let dot = 0;
     for (let j = 0; j < cols; j++) dot += g[base + j]! * y[base + j]!;
@@ -70,9 +70,9 @@ export function logSoftmax(x: Tensor): Tensor {
   return out;
 }
 
-/** dx = g - softmax * sum_j g per row. */
+/** dx = g - softmax * sum_j g per row, written over g (see accumulateGrad). */
 function logSoftmaxBackward(g: Float32Array, y: Float32Array, cols: number): Float32Array {
-  const gx = new Float32Array(g.length);
+  const gx = g;
   for (let base = 0; base < g.length; base += cols) {
     let gs = 0;
     for (let j = 0; j < cols; j++) gs += g[base + j]!;
@@ -162,9 +162,12 @@ function layerNormAffineBackward(g: Float32Array, xhat: Float32Array, d: number,
   }
 }
 
-/** dx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)) per row, gh = g * gamma. */
+/**
+ * dx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)) per row, gh = g * gamma, written over g
+ * (see accumulateGrad; the gain and bias gradients must have read g before).
+ */
 function layerNormInputBackward(g: Float32Array, xhat: Float32Array, rstd: Float32Array, gd: Float32Array, d: number): Float32Array {
-  const gx = new Float32Array(g.length);
+  const gx = g;
   for (let r = 0; r < rstd.length; r++) {
     const base = r * d;
     let s1 = 0, s2 = 0;
@@ -195,9 +198,9 @@ export function l2Normalize(x: Tensor, eps = 1e-12): Tensor {
   return out;
 }
 
-/** dx = (g - y (g . y)) / ||x|| per row (g / eps where the norm was clamped). */
+/** dx = (g - y (g . y)) / ||x|| per row (g / eps where the norm was clamped), written over g (see accumulateGrad). */
 function l2NormalizeBackward(g: Float32Array, y: Float32Array, inv: Float32Array, clamped: Uint8Array, d: number): Float32Array {
-  const gx = new Float32Array(g.length);
+  const gx = g;
   for (let r = 0; r < inv.length; r++) {
     const base = r * d;
     let dot = 0;
@@ -225,7 +228,7 @@ export function dropoutWithMask(x: Tensor, mask: Float32Array): Tensor {
   const y = new Float32Array(x.size);
   for (let i = 0; i < y.length; i++) y[i] = xd[i]! * mask[i]!;
   const out = result(y, x.shape, [x], 'dropout');
-  out.backwardFn = () => accumulateGrad(x, product(out.grad!, mask), true);
+  out.backwardFn = () => accumulateGrad(x, multiplyInPlace(out.grad!, mask), true);
   return out;
 }
 

@@ -6,7 +6,7 @@
 import { GraphBuilder } from '../../onnx/onnxModel.js';
 import { cachedSession } from '../../onnx/runtime.js';
 import { accumulateGrad, result, Tensor } from '../../tensor.js';
-import { gelu, product, softplus } from '../elementwise.js';
+import { gelu, multiplyInPlace, softplus } from '../elementwise.js';
 
 /**
  * Inputs at least this large run GELU and softplus (`geluOnnxMinSize`) and cross-entropy's softmax
@@ -40,7 +40,7 @@ function onnxUnaryWithDerivative(key: string, build: (g: GraphBuilder) => void, 
     const y = outs['Y']!.data as Float32Array;
     const dydx = outs['dYdX']!.data as Float32Array;
     const out = result(y, x.shape, [x], key);
-    out.backwardFn = () => accumulateGrad(x, product(out.grad!, dydx), true);
+    out.backwardFn = () => accumulateGrad(x, multiplyInPlace(out.grad!, dydx), true);
     return out;
   };
 }
