@@ -18,8 +18,9 @@ const LIMIT = 420; // "about 400"
 // GC and recompiled them each step), the unary ops' per-op loops, and klDiagGaussian as one fused
 // op instead of nine primitives. Raised by 60 for cross-entropy's softmax in onnxruntime
 // (ops/fused/crossEntropy.ts), and by 50 for the fold through disjoint row slices (tensor.ts) and the
-// bias sums riding on the fold's Gemm (ops/matmul.ts).
-const ENGINE_LIMIT = 3400;
+// bias sums riding on the fold's Gemm (ops/matmul.ts). Raised by 30 for the noise worker's mean
+// over CLAP's T samples (normalsAhead.ts).
+const ENGINE_LIMIT = 3430;
 const engineDir = join('src', 'engine') + sep;
 const roots = ['src', 'bench', 'examples'];
 const offenders = [];

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { drawNormalsAhead, normalsAheadSettings, normalsAheadStats } from './normalsAhead.js';
+import { drawNormalsAhead, meanOverGroups, normalsAheadSettings, normalsAheadStats } from './normalsAhead.js';
 import { Rng } from './random.js';
 
 const N = 200_000; // above minCount: drawn by the worker
@@ -41,6 +41,29 @@ describe('drawNormalsAhead (normals drawn on a worker thread)', () => {
     } finally {
       normalsAheadSettings.enabled = true;
     }
+  });
+
+  it('with meanOver, the worker also gives the mean over the leading groups, as computed here', () => {
+    const T = 20, pending = drawNormalsAhead(new Rng(11), T * 10_000, T);
+    const eps = pending.take();
+    assert.deepEqual(eps, here(11, T * 10_000));
+    const mean = pending.mean();
+    assert.deepEqual(mean, meanOverGroups(eps, T));
+    // by hand on a small case: groups [1, 2], [3, 6] -> [2, 4]
+    assert.deepEqual(meanOverGroups(Float32Array.of(1, 2, 3, 6), 2), Float32Array.of(2, 4));
+    normalsAheadSettings.enabled = false;
+    try {
+      const onThisThread = drawNormalsAhead(new Rng(11), T * 10_000, T);
+      assert.throws(() => drawNormalsAhead(new Rng(12), N).mean(), /mean\(\) before take\(\)|without meanOver/);
+      onThisThread.take();
+      assert.deepEqual(onThisThread.mean(), mean);
+    } finally {
+      normalsAheadSettings.enabled = true;
+    }
+    const noMean = drawNormalsAhead(new Rng(13), N);
+    noMean.take();
+    assert.throws(() => noMean.mean(), /without meanOver/);
+    assert.throws(() => drawNormalsAhead(new Rng(14), N, 4).mean(), /mean\(\) before take\(\)/);
   });
 
   it('take() twice is an error', () => {

@@ -13,8 +13,20 @@ export const CONTROL_PENDING = 0;
 export const CONTROL_DONE = 1;
 export const CONTROL_FAILED = 2;
 
-/** What the worker is sent: a request number, a generator state and a count. */
-export interface NormalsRequest { id: number; state: RngState; count: number }
+/** What the worker is sent: a request number, a generator state, a count, and the groups to average over (0: none). */
+export interface NormalsRequest { id: number; state: RngState; count: number; meanOver: number }
+
+/** The worker's answer: the normals and, when asked, their mean over the leading groups. */
+export interface NormalsReply { id: number; out: Float32Array; mean: Float32Array | null }
+
+/** mean over r of values [groups, rest] -> [rest] (CLAP's mean noise over its T samples). */
+export function meanOverGroups(values: Float32Array, groups: number): Float32Array {
+  const rest = values.length / groups;
+  const out = new Float32Array(rest);
+  for (let r = 0; r < groups; r++) for (let i = 0; i < rest; i++) out[i]! += values[r * rest + i]!;
+  for (let i = 0; i < rest; i++) out[i]! /= groups;
+  return out;
+}
 
 export const normalsAheadSettings = {
   /** CLAP4CLIP_NOISE_WORKER=0 draws every normal on the calling thread. */
@@ -28,8 +40,11 @@ export const normalsAheadSettings = {
 /** How many requests the worker answered. */
 export const normalsAheadStats = { byWorker: 0 };
 
-/** Normals being drawn; `take` may be called once. */
-export interface NormalsAhead { take(): Float32Array }
+/**
+ * Normals being drawn; `take` may be called once. `mean` (after `take`) gives their mean over the
+ * `meanOver` leading groups, computed by the worker alongside when it drew them.
+ */
+export interface NormalsAhead { take(): Float32Array; mean(): Float32Array }
 
 let worker: Worker | null = null;
 let workerFailed = false;
@@ -65,13 +80,13 @@ function stopWorker(): void {
   current = 0;
 }
 
-/** Waits for the worker's current request: its normals, or null when it failed or did not answer in time. */
-function awaitWorker(id: number): Float32Array | null {
+/** Waits for the worker's current request: its reply, or null when it failed or did not answer in time. */
+function awaitWorker(id: number): NormalsReply | null {
   const answered = Atomics.wait(control, 0, CONTROL_PENDING, normalsAheadSettings.timeoutMs) !== 'timed-out';
   if (!answered || Atomics.load(control, 0) !== CONTROL_DONE) return null;
   // Synchronous receipt of the buffer the worker moved over: no copy, no event-loop turn.
-  const msg = replies ? receiveMessageOnPort(replies)?.message as { id: number; out: Float32Array } | undefined : undefined;
-  return msg?.id === id ? msg.out : null;
+  const msg = replies ? receiveMessageOnPort(replies)?.message as NormalsReply | undefined : undefined;
+  return msg?.id === id ? msg : null;
 }
 
 function drawHere(state: RngState, n: number): Float32Array {
@@ -80,13 +95,28 @@ function drawHere(state: RngState, n: number): Float32Array {
   return eps;
 }
 
+/** Normals drawn on this thread, and their mean computed here when asked for. */
+function aheadHere(state: RngState, n: number, meanOver: number): NormalsAhead {
+  let eps: Float32Array | null = null;
+  return {
+    take: () => (eps = drawHere(state, n)),
+    mean: () => meanOverGroups(eps ?? drawHere(state, n), groupsAskedFor(meanOver)),
+  };
+}
+
+function groupsAskedFor(meanOver: number): number {
+  if (meanOver < 1) throw new Error('drawNormalsAhead: mean() of a request made without meanOver');
+  return meanOver;
+}
+
 /**
  * Starts drawing `n` standard normals from `rng`, which is handed over: the caller must not draw
- * from it again (fork a child stream for this). A request left untaken is dropped by the next one.
+ * from it again (fork a child stream for this). With `meanOver` = T, the worker also averages the
+ * [T, n / T] normals over T (CLAP's mean noise). A request left untaken is dropped by the next one.
  */
-export function drawNormalsAhead(rng: Rng, n: number): NormalsAhead {
+export function drawNormalsAhead(rng: Rng, n: number, meanOver = 0): NormalsAhead {
   const state = rng.state();
-  const here: NormalsAhead = { take: () => drawHere(state, n) };
+  const here = aheadHere(state, n, meanOver);
   if (!normalsAheadSettings.enabled || n < normalsAheadSettings.minCount || !startWorker()) return here;
   // One control word and one reply port: a request still running must finish (its normals are
   // read off the port and dropped) before the next starts.
@@ -95,21 +125,28 @@ export function drawNormalsAhead(rng: Rng, n: number): NormalsAhead {
   const id = ++requests;
   current = id;
   Atomics.store(control, 0, CONTROL_PENDING);
-  worker.postMessage({ id, state, count: n } satisfies NormalsRequest);
+  worker.postMessage({ id, state, count: n, meanOver } satisfies NormalsRequest);
   let taken = false;
+  let answer: NormalsAhead = here;
   return {
     take(): Float32Array {
       if (taken) throw new Error('drawNormalsAhead: take() called twice');
       taken = true;
       if (current !== id) return here.take(); // dropped by a later request
       current = 0;
-      const eps = awaitWorker(id);
-      if (eps === null || eps.length !== n) {
+      const reply = awaitWorker(id);
+      if (reply === null || reply.out.length !== n) {
         stopWorker(); // a stuck or failed worker: the same numbers are drawn here
         return here.take();
       }
       normalsAheadStats.byWorker++;
-      return eps;
+      const { out, mean } = reply;
+      answer = { take: () => out, mean: () => mean ?? meanOverGroups(out, groupsAskedFor(meanOver)) };
+      return out;
+    },
+    mean(): Float32Array {
+      if (!taken) throw new Error('drawNormalsAhead: mean() before take()');
+      return answer.mean();
     },
   };
 }

@@ -6,7 +6,7 @@
  */
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import { Rng } from './random.js';
-import { CONTROL_DONE, CONTROL_FAILED, type NormalsRequest } from './normalsAhead.js';
+import { CONTROL_DONE, CONTROL_FAILED, meanOverGroups, type NormalsRequest, type NormalsReply } from './normalsAhead.js';
 
 let reply: MessagePort | null = null;
 let control: Int32Array | null = null;
@@ -21,7 +21,8 @@ parentPort!.on('message', (msg: NormalsRequest | { reply: MessagePort; control: 
   try {
     const out = new Float32Array(msg.count);
     Rng.fromState(msg.state).fillNormal(out);
-    reply!.postMessage({ id: msg.id, out }, [out.buffer]);
+    const mean = msg.meanOver > 0 ? meanOverGroups(out, msg.meanOver) : null;
+    reply!.postMessage({ id: msg.id, out, mean } satisfies NormalsReply, mean ? [out.buffer as ArrayBuffer, mean.buffer as ArrayBuffer] : [out.buffer as ArrayBuffer]);
   } catch {
     status = CONTROL_FAILED;
   }

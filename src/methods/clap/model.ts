@@ -30,7 +30,7 @@ import { namedParameters } from '../../engine/nn/parameters.js';
 import type { Parameter } from '../../engine/nn/parameters.js';
 import type { TransformerDecoderLayer } from '../../engine/nn/transformerDecoderLayer.js';
 import { Rng } from '../../engine/random.js';
-import { drawNormalsAhead } from '../../engine/normalsAhead.js';
+import { drawNormalsAhead, meanOverGroups } from '../../engine/normalsAhead.js';
 import { noGrad, Tensor } from '../../engine/tensor.js';
 import type { MethodSetup, Phase, TaskClasses, TaskInfo } from '../method.js';
 import type { ClapConfig } from './config.js';
@@ -249,9 +249,11 @@ export class ClapModel {
     const f = new Tensor(features, [n, d]);
     const { t, ebar, mask, tokenRows } = this.seen;
     const tokens = cfg.taskTokens ? this.taskTokens : null;
-    // eps [S, C, D] comes from a child stream, drawn by a worker thread while the VGA runs.
+    // eps [S, C, D] comes from a child stream, drawn by a worker thread while the VGA runs; the
+    // worker also averages it over the T samples (LASP's mean offsets, when training).
     const s = this.samples;
-    const epsAhead = this.deterministic || opts.eps ? null : drawNormalsAhead(rng.fork(), s * c * d);
+    const mcSamples = this.deterministic ? 1 : cfg.samples; // T
+    const epsAhead = this.deterministic || opts.eps ? null : drawNormalsAhead(rng.fork(), s * c * d, opts.labels ? mcSamples : 0);
     const vgaOpts: VisualGuidedOptions = { mask, training: opts.training, rng, tokens, tokenRows };
     const { h, hGlobal } = visualGuidedFeatures(this.vga, t, f, vgaOpts);
 
@@ -282,7 +284,6 @@ export class ClapModel {
     // reaches JavaScript. Hierarchical: w [T, T_g, C, D] explicitly, then one product for all S * C rows.
     let logits: Tensor;
     let eps: Float32Array | null = null;
-    const mcSamples = this.deterministic ? 1 : cfg.samples; // T
     if (!sigma) {
       logits = reshape(matmul(mulScalar(f, logitScale), add(x, mu), { transB: true }), [1, n, c]);
     } else {
@@ -308,7 +309,8 @@ export class ClapModel {
 
     const lossTasks = opts.phase === 'train' ? [this.tasks.length - 1] : this.tasks.map((_, i) => i);
     // Mean offsets zbar = mean_r z^(r) = mu + sigma * mean_r eps^(r) (averaged over z_g too): [C, D].
-    const zbar = sigma ? meanOverLeading(add(mu, mul(sigma, new Tensor(meanOfSamples(eps!, mcSamples), sigma.shape)))) : mu;
+    const epsMean = sigma ? (opts.eps ? meanOverGroups(eps!, mcSamples) : epsAhead!.mean()) : null;
+    const zbar = sigma ? meanOverLeading(add(mu, mul(sigma, new Tensor(epsMean!, sigma.shape)))) : mu;
     const priorCtx = this.dataDrivenContext(f, vgaOpts, rng);
     // A term summed over the tasks in S (the newest task in 'train', all tasks in 'finetune').
     const terms = (name: string, fn: (i: number, task: TaskInfo) => Tensor) => {
@@ -372,7 +374,7 @@ export class ClapModel {
     }
     parts['globalKl'] = klTerm(global.mu, global.sigma, prior, cfg.klWeight);
     if (cfg.laspWeight > 0) {
-      const zbar = add(global.mu, mul(global.sigma, new Tensor(meanOfSamples(global.eps, global.samples), global.mu.shape)));
+      const zbar = add(global.mu, mul(global.sigma, new Tensor(meanOverGroups(global.eps, global.samples), global.mu.shape)));
       parts['globalLasp'] = mulScalar(laspFromMeans(this.seen.ebar, zbar), cfg.laspWeight);
     }
     const prev = this.previous;
@@ -400,15 +402,6 @@ function appendRows(a: Float32Array, b: Float32Array): Float32Array {
   const out = new Float32Array(a.length + b.length);
   out.set(a);
   out.set(b, a.length);
-  return out;
-}
-
-/** mean over r of eps [T, rest] -> [rest]. */
-function meanOfSamples(eps: Float32Array, samples: number): Float32Array {
-  const rest = eps.length / samples;
-  const out = new Float32Array(rest);
-  for (let r = 0; r < samples; r++) for (let i = 0; i < rest; i++) out[i]! += eps[r * rest + i]!;
-  for (let i = 0; i < rest; i++) out[i]! /= samples;
   return out;
 }
 
