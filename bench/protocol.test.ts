@@ -36,3 +36,25 @@ test('SIGINT during the protocol benchmark removes its temporary run folder and 
     rmSync(tmp, { recursive: true, force: true });
   }
 });
+
+test('a benchmark child reports its own peak memory, not that of the large process that started it', async () => {
+  const parent = `
+    const big = new Uint8Array(400 * 2 ** 20).fill(1); // this process peaks above 400 MB
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(process.execPath, ['--import', ${JSON.stringify(fileURLToPath(new URL('./reportPeakRss.js', import.meta.url)))}, '-e', '0'], { encoding: 'utf8' });
+    console.log(big[123] + ' ' + r.stderr.trim());`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', parent], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  assert.equal(await new Promise<number | null>((done) => child.on('close', (c) => done(c))), 0);
+  const peak = /peak-rss-mb=([\d.]+) cpu-seconds=([\d.]+)/.exec(out);
+  assert.ok(peak, out);
+  assert.ok(Number(peak[1]) > 10 && Number(peak[1]) < 300, `child peak ${peak[1]} MB`);
+});
+
+test('peakRssMB reads VmHWM from /proc/self/status and falls back to getrusage', async () => {
+  const { peakRssMB } = await import('./peakRss.js');
+  assert.equal(peakRssMB('Name:\tnode\nVmPeak:\t  900 kB\nVmHWM:\t  204800 kB\nVmRSS:\t 1000 kB\n'), 200);
+  const fallback = peakRssMB(null), rusage = process.resourceUsage().maxRSS / 1024; // maxRSS may grow in between
+  assert.ok(fallback <= rusage && rusage - fallback < 64, `${fallback} vs ${rusage}`);
+});
