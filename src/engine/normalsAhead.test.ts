@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { drawNormalsAhead, meanOverGroups, normalsAheadSettings, normalsAheadStats } from './normalsAhead.js';
+import { meanOverGroups } from './groupMean.js';
+import { drawNormalsAhead, normalsAheadSettings, normalsAheadStats } from './normalsAhead.js';
 import { Rng } from './random.js';
 
 const N = 200_000; // above minCount: drawn by the worker

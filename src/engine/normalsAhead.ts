@@ -7,6 +7,7 @@
  * matter of speed: a failed or missing worker falls back to drawing on the calling thread.
  */
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { meanOverGroups } from './groupMean.js';
 import { Rng, type RngState } from './random.js';
 
 export const CONTROL_PENDING = 0;
@@ -18,15 +19,6 @@ export interface NormalsRequest { id: number; state: RngState; count: number; me
 
 /** The worker's answer: the normals and, when asked, their mean over the leading groups. */
 export interface NormalsReply { id: number; out: Float32Array; mean: Float32Array | null }
-
-/** mean over r of values [groups, rest] -> [rest] (CLAP's mean noise over its T samples). */
-export function meanOverGroups(values: Float32Array, groups: number): Float32Array {
-  const rest = values.length / groups;
-  const out = new Float32Array(rest);
-  for (let r = 0; r < groups; r++) for (let i = 0; i < rest; i++) out[i]! += values[r * rest + i]!;
-  for (let i = 0; i < rest; i++) out[i]! /= groups;
-  return out;
-}
 
 export const normalsAheadSettings = {
   /** CLAP4CLIP_NOISE_WORKER=0 draws every normal on the calling thread. */
@@ -100,7 +92,10 @@ function aheadHere(state: RngState, n: number, meanOver: number): NormalsAhead {
   let eps: Float32Array | null = null;
   return {
     take: () => (eps = drawHere(state, n)),
-    mean: () => meanOverGroups(eps ?? drawHere(state, n), groupsAskedFor(meanOver)),
+    mean: () => {
+      if (eps === null) throw new Error('drawNormalsAhead: mean() before take()');
+      return meanOverGroups(eps, groupsAskedFor(meanOver));
+    },
   };
 }
 
@@ -127,7 +122,7 @@ export function drawNormalsAhead(rng: Rng, n: number, meanOver = 0): NormalsAhea
   Atomics.store(control, 0, CONTROL_PENDING);
   worker.postMessage({ id, state, count: n, meanOver } satisfies NormalsRequest);
   let taken = false;
-  let answer: NormalsAhead = here;
+  let mean = here.mean; // the worker's mean once it has answered
   return {
     take(): Float32Array {
       if (taken) throw new Error('drawNormalsAhead: take() called twice');
@@ -140,13 +135,9 @@ export function drawNormalsAhead(rng: Rng, n: number, meanOver = 0): NormalsAhea
         return here.take();
       }
       normalsAheadStats.byWorker++;
-      const { out, mean } = reply;
-      answer = { take: () => out, mean: () => mean ?? meanOverGroups(out, groupsAskedFor(meanOver)) };
-      return out;
+      mean = () => reply.mean ?? meanOverGroups(reply.out, groupsAskedFor(meanOver));
+      return reply.out;
     },
-    mean(): Float32Array {
-      if (!taken) throw new Error('drawNormalsAhead: mean() before take()');
-      return answer.mean();
-    },
+    mean: () => mean(),
   };
 }

@@ -6,7 +6,8 @@
  */
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import { Rng } from './random.js';
-import { CONTROL_DONE, CONTROL_FAILED, meanOverGroups, type NormalsRequest, type NormalsReply } from './normalsAhead.js';
+import { meanOverGroups } from './groupMean.js';
+import { CONTROL_DONE, CONTROL_FAILED, type NormalsRequest, type NormalsReply } from './normalsAhead.js';
 
 let reply: MessagePort | null = null;
 let control: Int32Array | null = null;

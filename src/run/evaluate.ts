@@ -23,6 +23,7 @@ import type { FeaturesSplit } from '../data/types.js';
 import { gatherFeatures } from '../data/gatherFeatures.js';
 import { ece, reliabilityBins, softmaxConfidences, type ReliabilityBin } from '../eval/calibration.js';
 import { mcVariance } from '../eval/novelty.js';
+import { meanOverGroups } from '../engine/groupMean.js';
 import { Rng, type RngState } from '../engine/random.js';
 import type { Method, Prediction } from '../methods/method.js';
 import type { EvalBatching } from './config.js';
@@ -83,11 +84,7 @@ export function evalBatches(mode: EvalBatching, groups: readonly Int32Array[], b
 export function meanOverSamples(logits: Float32Array, samples: number, n: number, classes: number): Float32Array {
   const size = n * classes;
   if (logits.length !== samples * size) throw new Error(`meanOverSamples: ${logits.length} logits for [${samples}, ${n}, ${classes}]`);
-  if (samples === 1) return logits;
-  const out = new Float32Array(size);
-  for (let s = 0; s < samples; s++) for (let i = 0; i < size; i++) out[i]! += logits[s * size + i]!;
-  for (let i = 0; i < size; i++) out[i]! /= samples;
-  return out;
+  return samples === 1 ? logits : meanOverGroups(logits, samples);
 }
 
 /** Logits of n image features [n, D] over the seen classes (a `Method.predict`). */

@@ -171,6 +171,12 @@ export function multiplyInPlace(a: Float32Array, b: Float32Array): Float32Array 
   return a;
 }
 
+/** a *= c elementwise, in place (on an op's output gradient, see accumulateGrad); returns a. */
+function scaleInPlace(a: Float32Array, c: number): Float32Array {
+  for (let i = 0; i < a.length; i++) a[i]! *= c;
+  return a;
+}
+
 /** a * c, elementwise, in a new array. */
 export function scaled(a: Float32Array, c: number): Float32Array {
   const o = new Float32Array(a.length);
@@ -184,11 +190,7 @@ export function addScalar(x: Tensor, c: number): Tensor {
 
 export function mulScalar(x: Tensor, c: number): Tensor {
   const out = result(scaled(x.data, c), x.shape, [x], 'mulScalar');
-  out.backwardFn = () => {
-    const g = out.grad!;
-    for (let i = 0; i < g.length; i++) g[i]! *= c; // in place, see accumulateGrad
-    accumulateGrad(x, g, true);
-  };
+  out.backwardFn = () => accumulateGrad(x, scaleInPlace(out.grad!, c), true);
   return out;
 }
 

@@ -63,14 +63,12 @@ function sgdSession(withBiasGradient: boolean) {
  * (engine-notes.md); the learning rate scales G, the smaller operand. Rounds differently from
  * `SGD.step` (the product absorbs lr); below the small-product threshold the update is step's.
  */
-function sgdWeightUpdate(g: Float32Array, x: Float32Array, w: Float32Array, m: number, n: number, k: number, lr: number): void;
-function sgdWeightUpdate(g: Float32Array, x: Float32Array, w: Float32Array, m: number, n: number, k: number, lr: number, biasGradient: true): Float32Array;
-/** With `biasGradient`, also returns the column sums of G [N] (a bias's gradient). */
-function sgdWeightUpdate(g: Float32Array, x: Float32Array, w: Float32Array, m: number, n: number, k: number, lr: number, biasGradient = false): Float32Array | undefined {
+/** With `biasGradient`, also returns the column sums of G [N] (a bias's gradient); else null. */
+function sgdWeightUpdate(g: Float32Array, x: Float32Array, w: Float32Array, m: number, n: number, k: number, lr: number, biasGradient = false): Float32Array | null {
   if (m * n * k <= gemmSettings.smallProductThreshold || gemmSettings.forcePath === 'ts') {
     const gw = matmulRef(g, x, n, m, k, true, false);
     for (let i = 0; i < w.length; i++) w[i]! -= lr * gw[i]!;
-    return biasGradient ? columnSums(g, n) : undefined;
+    return biasGradient ? columnSums(g, n) : null;
   }
   // The new W is written straight into the parameter's buffer: Gemm has read C = W by then.
   const weight = { type: 'float32', data: w, dims: [n, k] } as const;
@@ -80,7 +78,7 @@ function sgdWeightUpdate(g: Float32Array, x: Float32Array, w: Float32Array, m: n
     W: weight,
     NEG_LR: { type: 'float32', data: Float32Array.of(-lr), dims: [] },
   }, { Y: weight });
-  return biasGradient ? out['GB']!.data as Float32Array : undefined;
+  return biasGradient ? out['GB']!.data as Float32Array : null;
 }
 
 export interface MatmulOptions { transA?: boolean; transB?: boolean }
@@ -187,10 +185,8 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     // x's gradient above used the weight before any in-place update below.
     const rate = inBackwardRate(weight);
     let gb: Float32Array | null = null;
-    if (rate !== undefined) {
-      if (bias.requiresGrad) gb = sgdWeightUpdate(g, x.data, weight.data, m, outF, inF, rate, true);
-      else sgdWeightUpdate(g, x.data, weight.data, m, outF, inF, rate);
-    } else if (weight.requiresGrad) accumulateGrad(weight, gemm(g, x.data, outF, m, inF, true, false), true);
+    if (rate !== undefined) gb = sgdWeightUpdate(g, x.data, weight.data, m, outF, inF, rate, bias.requiresGrad);
+    else if (weight.requiresGrad) accumulateGrad(weight, gemm(g, x.data, outF, m, inF, true, false), true);
     if (bias.requiresGrad) {
       gb ??= columnSums(g, outF);
       const biasRate = inBackwardRate(bias);

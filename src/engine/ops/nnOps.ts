@@ -84,15 +84,13 @@ function logSoftmaxBackward(g: Float32Array, y: Float32Array, cols: number): Flo
 /** Mean cross-entropy of logits [N, C] against integer targets [N] (PyTorch `F.cross_entropy`). */
 export function crossEntropy(logits: Tensor, targets: Int32Array | number[]): Tensor {
   const cols = lastDim(logits, 'crossEntropy');
-  const rows = logits.size / cols;
-  if (targets.length !== rows) throw new Error(`crossEntropy: ${targets.length} targets for ${rows} rows of ${shapeToString(logits.shape)}`);
+  const rows = checkTargets(logits, targets, cols);
   const xd = logits.data;
   const probs = new Float32Array(xd.length);
   let loss = 0;
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
     const t = targets[r]!;
-    if (!(t >= 0 && t < cols)) throw new Error(`crossEntropy: target ${t} out of range [0, ${cols}) at row ${r}`);
     let max = -Infinity;
     for (let j = 0; j < cols; j++) max = Math.max(max, xd[base + j]!);
     let s = 0;
@@ -108,6 +106,17 @@ export function crossEntropy(logits: Tensor, targets: Int32Array | number[]): Te
   const out = result(Float32Array.of(loss / rows), [], [logits], 'crossEntropy');
   out.backwardFn = () => accumulateGrad(logits, crossEntropyBackward(probs, targets, cols, out.grad![0]! / rows), true);
   return out;
+}
+
+/** The rows of logits [N, cols] after checking one target in [0, cols) per row (cross-entropy's input checks). */
+export function checkTargets(logits: Tensor, targets: Int32Array | number[], cols: number): number {
+  const rows = logits.size / cols;
+  if (targets.length !== rows) throw new Error(`crossEntropy: ${targets.length} targets for ${rows} rows of ${shapeToString(logits.shape)}`);
+  for (let r = 0; r < rows; r++) {
+    const t = targets[r]!;
+    if (!(t >= 0 && t < cols)) throw new Error(`crossEntropy: target ${t} out of range [0, ${cols}) at row ${r}`);
+  }
+  return rows;
 }
 
 /** d(mean CE)/dlogits = (softmax - onehot) * g, written over the probabilities. */

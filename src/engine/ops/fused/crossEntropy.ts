@@ -6,8 +6,8 @@
  */
 import { GraphBuilder } from '../../onnx/onnxModel.js';
 import { cachedSession } from '../../onnx/runtime.js';
-import { accumulateGrad, result, shapeToString, Tensor } from '../../tensor.js';
-import { crossEntropy, crossEntropyBackward } from '../nnOps.js';
+import { accumulateGrad, result, Tensor } from '../../tensor.js';
+import { checkTargets, crossEntropy, crossEntropyBackward } from '../nnOps.js';
 import { fusedSettings } from './onnxUnary.js';
 
 function softmaxSession() {
@@ -30,17 +30,12 @@ export function crossEntropyFused(logits: Tensor, targets: Int32Array | number[]
   const path = fusedSettings.forceCrossEntropyPath ?? (logits.size >= fusedSettings.crossEntropyOnnxMinSize ? 'onnx' : 'ts');
   if (path === 'ts' || logits.ndim === 0) return crossEntropy(logits, targets);
   const cols = logits.shape[logits.ndim - 1]!;
-  const rows = logits.size / cols;
-  if (targets.length !== rows) throw new Error(`crossEntropy: ${targets.length} targets for ${rows} rows of ${shapeToString(logits.shape)}`);
+  const rows = checkTargets(logits, targets, cols);
   const outs = softmaxSession().run({ X: { type: 'float32', data: logits.data, dims: [rows, cols] } });
   const logp = outs['LOGP']!.data as Float32Array;
   const probs = outs['P']!.data as Float32Array;
   let loss = 0;
-  for (let r = 0; r < rows; r++) {
-    const t = targets[r]!;
-    if (!(t >= 0 && t < cols)) throw new Error(`crossEntropy: target ${t} out of range [0, ${cols}) at row ${r}`);
-    loss -= logp[r * cols + t]!;
-  }
+  for (let r = 0; r < rows; r++) loss -= logp[r * cols + targets[r]!]!;
   const out = result(Float32Array.of(loss / rows), [], [logits], 'crossEntropy');
   out.backwardFn = () => accumulateGrad(logits, crossEntropyBackward(probs, targets, cols, out.grad![0]! / rows), true);
   return out;
