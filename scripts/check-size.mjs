@@ -19,8 +19,9 @@ const LIMIT = 420; // "about 400"
 // op instead of nine primitives. Raised by 60 for cross-entropy's softmax in onnxruntime
 // (ops/fused/crossEntropy.ts), and by 50 for the fold through disjoint row slices (tensor.ts) and the
 // bias sums riding on the fold's Gemm (ops/matmul.ts). Raised by 30 for the noise worker's mean
-// over CLAP's T samples (normalsAhead.ts).
-const ENGINE_LIMIT = 3430;
+// over CLAP's T samples (normalsAhead.ts). Raised by 140 for blockLinear (ops/fused/blockLinear.ts):
+// CLAP's K task encoders as one native call each way instead of K.
+const ENGINE_LIMIT = 3570;
 const engineDir = join('src', 'engine') + sep;
 const roots = ['src', 'bench', 'examples'];
 const offenders = [];

@@ -64,7 +64,7 @@ function sgdSession(withBiasGradient: boolean) {
  * `SGD.step` (the product absorbs lr); below the small-product threshold the update is step's.
  */
 /** With `biasGradient`, also returns the column sums of G [N] (a bias's gradient); else null. */
-function sgdWeightUpdate(g: Float32Array, x: Float32Array, w: Float32Array, m: number, n: number, k: number, lr: number, biasGradient = false): Float32Array | null {
+export function sgdWeightUpdate(g: Float32Array, x: Float32Array, w: Float32Array, m: number, n: number, k: number, lr: number, biasGradient = false): Float32Array | null {
   if (m * n * k <= gemmSettings.smallProductThreshold || gemmSettings.forcePath === 'ts') {
     const gw = matmulRef(g, x, n, m, k, true, false);
     for (let i = 0; i < w.length; i++) w[i]! -= lr * gw[i]!;
@@ -198,13 +198,13 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
 }
 
 /** Sums of g [rows, cols] over its rows: a bias's gradient. */
-function columnSums(g: Float32Array, cols: number): Float32Array {
+export function columnSums(g: Float32Array, cols: number): Float32Array {
   const out = new Float32Array(cols);
   for (let base = 0; base < g.length; base += cols) for (let j = 0; j < cols; j++) out[j]! += g[base + j]!;
   return out;
 }
 
 /** y += a * x (BLAS's axpy): plain SGD on a bias inside the backward pass. */
-function axpy(a: number, x: Float32Array, y: Float32Array): void {
+export function axpy(a: number, x: Float32Array, y: Float32Array): void {
   for (let j = 0; j < y.length; j++) y[j]! += a * x[j]!;
 }

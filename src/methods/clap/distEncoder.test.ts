@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../engine/random.js';
 import { Tensor } from '../../engine/tensor.js';
-import { DistEncoder, languageAwareInit, languageAwareWeights, templateStats } from './distEncoder.js';
+import { DistEncoder, encodeTasks, languageAwareInit, languageAwareWeights, templateStats } from './distEncoder.js';
 
 // C = 3 classes (the third not yet seen), P = 3 templates, D = 2.
 //   class 0: (1, 0), (0, 1), (2, -1)  -> Ebar (1, 0), unbiased Var (1, 1)
@@ -53,4 +53,32 @@ test('DistEncoder without sigma (deterministic ablation) keeps only the mu map',
   languageAwareInit(enc, e, 3, 2);
   assert.deepEqual(Array.from(enc.weight.data), [1, 1, 1, 2]);
   assert.equal(enc.forward(Tensor.from([1, 0], [1, 2])).sigma, null);
+});
+
+test('encodeTasks: every task encoder on its own classes, as each encoder alone (with and without sigma, with a leading axis)', () => {
+  const d = 16;
+  const tasks = [{ classStart: 0, classEnd: 6 }, { classStart: 6, classEnd: 10 }, { classStart: 10, classEnd: 15 }];
+  const rng = new Rng(4);
+  for (const withSigma of [true, false]) {
+    const encoders = tasks.map(() => new DistEncoder(d, rng, { withSigma, sigmaFloor: 0.001 }));
+    for (const shape of [[15, d], [2, 15, d]]) {
+      const x = Tensor.zeros(shape);
+      rng.fillNormal(x.data);
+      const { mu, sigma } = encodeTasks(encoders, x, tasks);
+      assert.deepEqual(mu.shape, shape);
+      const lead = shape.length === 3 ? 2 : 1;
+      for (let g = 0; g < lead; g++) {
+        tasks.forEach((t, i) => {
+          const rows = t.classEnd - t.classStart;
+          const at = (g * 15 + t.classStart) * d;
+          const alone = encoders[i]!.forward(Tensor.from(x.data.slice(at, at + rows * d), [rows, d]));
+          const close = (a: Float32Array, b: Float32Array, what: string) => b.forEach((v, j) => assert.ok(Math.abs(a[at + j]! - v) < 1e-5, `${what} of task ${i}, lead ${g}, element ${j}`));
+          close(mu.data, alone.mu.data, 'mu');
+          if (withSigma) close(sigma!.data, alone.sigma!.data, 'sigma');
+          else assert.equal(sigma, null);
+        });
+      }
+    }
+  }
+  assert.throws(() => encodeTasks([], Tensor.zeros([1, d]), []), /0 encoders for 0 tasks/);
 });

@@ -7,11 +7,12 @@
  * stored as one weight [2D, D] (rows 0..D-1 = A, rows D..2D-1 = S) and one bias [2D], so a single
  * product covers both maps. The deterministic ablation keeps only A (weight [D, D]).
  */
-import { addScalar, gemm, linear, mulScalar, slice, softplusFused } from '../../engine/ops/index.js';
+import { addScalar, blockLinear, gemm, linear, mulScalar, slice, softplusFused } from '../../engine/ops/index.js';
 import { kaimingUniformLinear, uniformParameter } from '../../engine/nn/init.js';
 import type { Parameter } from '../../engine/nn/parameters.js';
 import type { Rng } from '../../engine/random.js';
 import type { Tensor } from '../../engine/tensor.js';
+import type { TaskSpan } from './vga.js';
 
 export interface DistEncoderOptions {
   /** Whether the sigma map exists (false for the deterministic ablation). */
@@ -42,13 +43,30 @@ export class DistEncoder {
    * @returns mu [..., n, D] and sigma [..., n, D] (null without the sigma map)
    */
   forward(h: Tensor): { mu: Tensor; sigma: Tensor | null } {
-    const pre = linear(h, this.weight, this.bias); // [..., n, 2D]: mu and sigma pre-activations in one product
-    if (!this.withSigma) return { mu: pre, sigma: null };
-    const d = this.dim;
-    const mu = slice(pre, -1, 0, d);
-    const sigma = addScalar(mulScalar(softplusFused(slice(pre, -1, d, 2 * d)), 1 - this.sigmaFloor), this.sigmaFloor);
-    return { mu, sigma };
+    // [..., n, 2D]: mu and sigma pre-activations in one product
+    return gaussianOf(linear(h, this.weight, this.bias), this.dim, this.withSigma, this.sigmaFloor);
   }
+}
+
+/** mu = the first D columns of `pre`; sigma = softplus(the last D) * (1 - floor) + floor. */
+function gaussianOf(pre: Tensor, d: number, withSigma: boolean, floor: number): { mu: Tensor; sigma: Tensor | null } {
+  if (!withSigma) return { mu: pre, sigma: null };
+  const mu = slice(pre, -1, 0, d);
+  const sigma = addScalar(mulScalar(softplusFused(slice(pre, -1, d, 2 * d)), 1 - floor), floor);
+  return { mu, sigma };
+}
+
+/**
+ * Every task's encoder on its own classes, mu_i, sigma_i = encoder_i(h_i), as one block-linear
+ * product (one native call each way instead of one per task).
+ * @param x [..., C, D]; task i owns rows [classStart, classEnd) of the C
+ * @returns mu [..., C, D] and sigma [..., C, D] (null without the sigma map)
+ */
+export function encodeTasks(encoders: readonly DistEncoder[], x: Tensor, tasks: readonly TaskSpan[]): { mu: Tensor; sigma: Tensor | null } {
+  if (encoders.length !== tasks.length || encoders.length === 0) throw new Error(`encodeTasks: ${encoders.length} encoders for ${tasks.length} tasks`);
+  const first = encoders[0]!;
+  const pre = blockLinear(x, tasks.map((t, i) => ({ start: t.classStart, end: t.classEnd, weight: encoders[i]!.weight, bias: encoders[i]!.bias })));
+  return gaussianOf(pre, first.dim, first.withSigma, first.sigmaFloor);
 }
 
 /**

@@ -23,7 +23,7 @@
  * - frozen prior: detached (a fixed target; the reference lets gradients through it).
  */
 import {
-  add, concat, crossEntropyFused, gatherRows, l2Normalize, matmul, mean, mul, mulScalar, permute, reshape, sampledLogits,
+  add, crossEntropyFused, gatherRows, l2Normalize, matmul, mean, mul, mulScalar, permute, reshape, sampledLogits,
   sampleGaussianWeights, slice,
 } from '../../engine/ops/index.js';
 import { namedParameters } from '../../engine/nn/parameters.js';
@@ -35,7 +35,7 @@ import { drawNormalsAhead } from '../../engine/normalsAhead.js';
 import { noGrad, Tensor } from '../../engine/tensor.js';
 import type { MethodSetup, Phase, TaskClasses, TaskInfo } from '../method.js';
 import type { ClapConfig } from './config.js';
-import { DistEncoder, languageAwareInitFromStats, templateStats } from './distEncoder.js';
+import { DistEncoder, encodeTasks, languageAwareInitFromStats, templateStats } from './distEncoder.js';
 import { distillTerm, klTerm, laspFromMeans, orthoTerm, type GaussianPrior } from './losses.js';
 import { createVga, taskBlockMask, tokenRowOfClass, visualGuidedFeatures, type VisualGuidedOptions } from './vga.js';
 
@@ -271,15 +271,7 @@ export class ClapModel {
     }
 
     // Task encoders on their own classes; old pairs still run (their logits are in the softmax).
-    const mus: Tensor[] = [];
-    const sigmas: Tensor[] = [];
-    this.tasks.forEach((task, i) => {
-      const { mu, sigma } = this.encoders[i]!.forward(slice(x, -2, task.classStart, task.classEnd));
-      mus.push(mu);
-      if (sigma) sigmas.push(sigma);
-    });
-    const mu = mus.length === 1 ? mus[0]! : concat(mus, -2);
-    const sigma = this.deterministic ? null : sigmas.length === 1 ? sigmas[0]! : concat(sigmas, -2);
+    const { mu, sigma } = encodeTasks(this.encoders, x, this.tasks);
 
     // Logits [S, B, C]. The default path is the fused CLAP head: w = h + mu + sigma * eps never
     // reaches JavaScript. Hierarchical: w [T, T_g, C, D] explicitly, then one product for all S * C rows.
