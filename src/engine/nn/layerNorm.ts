@@ -1,7 +1,7 @@
 /**
  * `nn.LayerNorm(d)` over the last axis: gain 1, bias 0, biased variance, eps 1e-5 by default.
  */
-import { layerNorm } from '../ops/index.js';
+import { layerNormFused, residualLayerNorm } from '../ops/index.js';
 import type { Tensor } from '../tensor.js';
 import { parameter, type Parameter } from './parameters.js';
 
@@ -26,6 +26,16 @@ export class LayerNorm {
    * @returns [..., d]
    */
   forward(x: Tensor): Tensor {
-    return layerNorm(x, this.weight, this.bias, this.eps);
+    return layerNormFused(x, this.weight, this.bias, this.eps);
+  }
+
+  /**
+   * LN(x + branch * mask): a post-norm residual block's end, with the branch's dropout mask
+   * (`dropoutMask`) or null (no dropout), in one native call each way.
+   * @param x [..., d]  @param branch [..., d]
+   * @returns [..., d]
+   */
+  forwardResidual(x: Tensor, branch: Tensor, mask: Float32Array | null): Tensor {
+    return residualLayerNorm(x, branch, mask, this.weight, this.bias, this.eps);
   }
 }

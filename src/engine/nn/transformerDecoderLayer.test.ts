@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { repoRoot } from '../../util/paths.js';
 import { gemmSettings } from '../ops/matmul.js';
+import * as op from '../ops/index.js';
 import { Rng } from '../random.js';
 import { Tensor } from '../tensor.js';
 import { gradCheck } from '../testing/gradCheck.js';
@@ -75,6 +76,39 @@ describe('TransformerDecoderLayer', () => {
     assert.notDeepEqual(forward(1).data, forward(2).data);
     assert.deepEqual(forward(1).data, forward(1).data);
     gradCheck(() => forward(7), [tgt, memory, ...parameters(layer)]);
+  });
+
+  it('with dropout on and the native paths (residual LayerNorms, masked GELU), equals the primitive composition drawing the same masks', () => {
+    // [70, 64] rows and a [70, 128] feed-forward: above every onnxruntime threshold.
+    const d = 64, ff = 128, c = 70, p = 0.2;
+    const rng = new Rng(9);
+    const layer = new TransformerDecoderLayer(d, 2, rng, { dimFeedforward: ff, dropout: p });
+    for (const [name, t] of torchStateDictNames(layer)) if (/norm\d\.(weight|bias)$/.test(name)) rng.fillUniform(t.data, 0.5, 1.5);
+    const tgt = randn([c, d], rng), memory = randn([5, d], rng, false);
+    const probe = randn([c, d], rng, false);
+    const primitive = (gen: Rng) => {
+      const ln = (x: Tensor, n: typeof layer.norm1) => op.layerNorm(x, n.weight, n.bias, n.eps);
+      let x = tgt;
+      const sa = layer.selfAttn.forward(x, x, x, { training: true, rng: gen });
+      x = ln(op.add(x, op.dropout(sa, p, gen, true)), layer.norm1);
+      const ca = layer.multiheadAttn.forward(x, memory, memory, { training: true, rng: gen });
+      x = ln(op.add(x, op.dropout(ca, p, gen, true)), layer.norm2);
+      const ffOut = layer.linear2.forward(op.dropout(op.gelu(layer.linear1.forward(x)), p, gen, true));
+      return ln(op.add(x, op.dropout(ffOut, p, gen, true)), layer.norm3);
+    };
+    const run = (f: (gen: Rng) => Tensor) => {
+      const params = [tgt, ...parameters(layer)];
+      params.forEach((t) => { t.grad = null; });
+      const y = f(new Rng(3));
+      y.backward(probe.data.slice());
+      return { y: y.data, grads: params.map((t) => t.grad!.slice()) };
+    };
+    const fused = run((gen) => layer.forward(tgt, memory, { training: true, rng: gen })), ref = run(primitive);
+    fused.y.forEach((v, i) => assert.ok(Math.abs(v - ref.y[i]!) < 1e-4, `output ${i}: ${v} vs ${ref.y[i]}`));
+    fused.grads.forEach((g, k) => {
+      const scale = ref.grads[k]!.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      g.forEach((v, i) => assert.ok(Math.abs(v - ref.grads[k]![i]!) <= 1e-4 * Math.max(1, scale), `gradient ${k} element ${i}: ${v} vs ${ref.grads[k]![i]}`));
+    });
   });
 
   it('a task\'s outputs do not depend on other tasks\' queries (exact zeros)', () => {

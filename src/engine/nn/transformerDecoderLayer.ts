@@ -10,7 +10,7 @@
  * camelCase, so `torchStateDictNames` is a mechanical rename (`selfAttn.inProjWeight` ->
  * `self_attn.in_proj_weight`).
  */
-import { add, dropout, geluFused, type MaskSource } from '../ops/index.js';
+import { dropoutMask, geluFused, type MaskSource } from '../ops/index.js';
 import type { Rng } from '../random.js';
 import { Tensor } from '../tensor.js';
 import { MultiheadAttention } from './attention.js';
@@ -77,15 +77,18 @@ export class TransformerDecoderLayer {
     const { training, rng } = opts;
     const p = this.dropout;
     if (training && p > 0 && !rng) throw new Error('TransformerDecoderLayer: training with dropout needs an rng');
-    const drop = (x: Tensor) => (training && p > 0 ? dropout(x, p, rng!, true) : x);
+    // Masks are drawn where torch's dropout would draw them; each is applied inside the native
+    // call that follows (the residual LayerNorm, the GELU), not in a pass of its own.
+    const mask = (branch: Tensor) => (training && p > 0 ? dropoutMask(branch.size, p, rng!) : null);
 
     let x = tgt;
     const sa = this.selfAttn.forward(x, x, x, { mask: opts.tgtMask, training, rng });
-    x = this.norm1.forward(add(x, drop(sa)));
+    x = this.norm1.forwardResidual(x, sa, mask(sa));
     const ca = this.multiheadAttn.forward(x, memory, memory, { training, rng });
-    x = this.norm2.forward(add(x, drop(ca)));
-    const ffOut = this.linear2.forward(drop(geluFused(this.linear1.forward(x))));
-    return this.norm3.forward(add(x, drop(ffOut)));
+    x = this.norm2.forwardResidual(x, ca, mask(ca));
+    const inner = this.linear1.forward(x);
+    const ffOut = this.linear2.forward(geluFused(inner, mask(inner)));
+    return this.norm3.forwardResidual(x, ffOut, mask(ffOut));
   }
 }
 

@@ -226,9 +226,15 @@ export interface MaskSource { bernoulliMask(out: Float32Array, keepProb: number,
 export function dropout(x: Tensor, p: number, rng: MaskSource, training: boolean): Tensor {
   if (!(p >= 0 && p < 1)) throw new Error(`dropout: probability ${p} must be in [0, 1)`);
   if (!training || p === 0) return x;
-  const mask = new Float32Array(x.size);
+  return dropoutWithMask(x, dropoutMask(x.size, p, rng));
+}
+
+/** Inverted dropout's mask of n values: 0 with probability p, else 1/(1-p) (the draws `dropout` makes). */
+export function dropoutMask(n: number, p: number, rng: MaskSource): Float32Array {
+  if (!(p >= 0 && p < 1)) throw new Error(`dropout: probability ${p} must be in [0, 1)`);
+  const mask = new Float32Array(n);
   rng.bernoulliMask(mask, 1 - p, 1 / (1 - p));
-  return dropoutWithMask(x, mask);
+  return mask;
 }
 
 /** x * mask with a given mask (the mask may come from a worker thread). */

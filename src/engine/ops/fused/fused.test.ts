@@ -119,3 +119,69 @@ test('crossEntropyFused (onnxruntime softmax) equals crossEntropy: loss, gradien
     assert.throws(() => op.crossEntropyFused(rand([2, 4]), [0]), /1 targets for 2 rows/);
   });
 });
+
+test('layerNormFused (onnxruntime) equals layerNorm: value, gradients of x, gain and bias; hand case; gradcheck', () => {
+  const x = rand([3, 50, 96]);
+  for (let i = 0; i < 96; i++) x.data[i]! += 1000; // a row far from zero: the variance must not cancel
+  const gamma = rand([96]), beta = rand([96]);
+  const seed = new Float32Array(x.size);
+  rng.fillNormal(seed);
+  const onPath = (path: 'onnx' | 'ts') => withSettings(op.fusedSettings, { forceLayerNormPath: path }, () => {
+    const y = op.layerNormFused(x, gamma, beta).data;
+    return { y, grads: gradsOf((v) => op.layerNormFused(v[0]!, v[1]!, v[2]!), [x, gamma, beta], seed) };
+  });
+  const onnx = onPath('onnx'), ts = onPath('ts');
+  onnx.y.forEach((v, i) => assert.ok(Math.abs(v - ts.y[i]!) < 1e-4, `value ${i}: ${v} vs ${ts.y[i]}`));
+  onnx.grads.forEach((g, k) => g.forEach((v, i) => assert.ok(Math.abs(v - ts.grads[k]![i]!) < 2e-4 * Math.max(1, Math.abs(ts.grads[k]![i]!)), `input ${k} element ${i}: ${v} vs ${ts.grads[k]![i]}`)));
+  withSettings(op.fusedSettings, { forceLayerNormPath: 'onnx' }, () => {
+    // Hand case: row (1, 2, 3, 6): mean 3, biased variance 3.5; gain 2, bias 1.
+    const y = op.layerNormFused(Tensor.from([1, 2, 3, 6], [1, 4]), Tensor.from([2, 2, 2, 2], [4]), Tensor.from([1, 1, 1, 1], [4]), 0);
+    [-2, -1, 0, 3].forEach((c, i) => assert.ok(Math.abs(y.data[i]! - (1 + (2 * c) / Math.sqrt(3.5))) < 1e-5, `hand value ${i}`));
+    gradCheck((v, g, b) => op.layerNormFused(v!, g!, b!), [rand([4, 6]), rand([6]), rand([6])]);
+    assert.throws(() => op.layerNormFused(rand([2, 6]), rand([5]), rand([6])), /gain\/bias of size 5\/6 for width 6/);
+  });
+});
+
+test('residualLayerNorm: LN(x + s * mask) and LN(x + s) equal their primitive twins (onnxruntime), with every gradient', () => {
+  const shape = [60, 80];
+  const x = rand(shape), s = rand(shape), gamma = rand([80]), beta = rand([80]);
+  const mask = op.dropoutMask(x.size, 0.25, new Rng(2));
+  const seed = new Float32Array(x.size);
+  rng.fillNormal(seed);
+  for (const m of [mask, null]) {
+    const fused = withSettings(op.fusedSettings, { forceLayerNormPath: 'onnx' }, () => ({
+      y: op.residualLayerNorm(x, s, m, gamma, beta).data,
+      grads: gradsOf((v) => op.residualLayerNorm(v[0]!, v[1]!, m, v[2]!, v[3]!), [x, s, gamma, beta], seed),
+    }));
+    const twin = (v: Tensor[]) => op.layerNorm(op.add(v[0]!, m ? op.dropoutWithMask(v[1]!, m) : v[1]!), v[2]!, v[3]!);
+    const ref = { y: twin([x, s, gamma, beta]).data, grads: gradsOf(twin, [x, s, gamma, beta], seed) };
+    fused.y.forEach((v, i) => assert.ok(Math.abs(v - ref.y[i]!) < 1e-5, `value ${i}`));
+    fused.grads.forEach((g, k) => g.forEach((v, i) => assert.ok(Math.abs(v - ref.grads[k]![i]!) < 2e-4 * Math.max(1, Math.abs(ref.grads[k]![i]!)), `${m ? 'masked' : 'plain'} input ${k} element ${i}`)));
+    // Dropped elements of the branch get no gradient.
+    if (m) fused.grads[1]!.forEach((v, i) => { if (m[i] === 0) assert.ok(v === 0, `dropped element ${i} has gradient ${v}`); });
+  }
+  withSettings(op.fusedSettings, { forceLayerNormPath: 'onnx' }, () => {
+    const small = op.dropoutMask(12, 0.5, new Rng(4));
+    gradCheck((a, b, g, bb) => op.residualLayerNorm(a!, b!, small, g!, bb!), [rand([3, 4]), rand([3, 4]), rand([4]), rand([4])]);
+    assert.throws(() => op.residualLayerNorm(rand([3, 4]), rand([4, 3]), null, rand([4]), rand([4])), /branch \[4, 3\] for x \[3, 4\]/);
+    assert.throws(() => op.residualLayerNorm(rand([3, 4]), rand([3, 4]), new Float32Array(5), rand([4]), rand([4])), /dropout mask of 5 values needs a branch of 12/);
+  });
+});
+
+test('GELU with a dropout mask equals dropout(GELU(x)) on both paths; the mask must match', () => {
+  const x = rand([40, 128]);
+  const mask = op.dropoutMask(x.size, 0.1, new Rng(8));
+  const seed = new Float32Array(x.size);
+  rng.fillNormal(seed);
+  const twin = (v: Tensor[]) => op.dropoutWithMask(op.gelu(v[0]!), mask);
+  const ref = { y: twin([x]).data, g: gradsOf(twin, [x], seed)[0]! };
+  for (const path of ['onnx', 'ts'] as const) {
+    withSettings(op.fusedSettings, { forceGeluPath: path }, () => {
+      const y = op.geluFused(x, mask).data, g = gradsOf((v) => op.geluFused(v[0]!, mask), [x], seed)[0]!;
+      y.forEach((v, i) => assert.ok(Math.abs(v - ref.y[i]!) < 1e-6, `${path} value ${i}`));
+      g.forEach((v, i) => assert.ok(Math.abs(v - ref.g[i]!) < 1e-5 * Math.max(1, Math.abs(ref.g[i]!)), `${path} grad ${i}`));
+      assert.throws(() => op.geluFused(x, new Float32Array(3)), /gelu: dropout mask of 3 values for 5120 inputs/);
+    });
+  }
+  assert.ok(mask.some((v) => v === 0) && mask.some((v) => Math.abs(v - 1 / 0.9) < 1e-6), 'the mask drops and scales');
+});

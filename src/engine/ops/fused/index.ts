@@ -7,5 +7,6 @@
 export { blockLinear, type LinearBlock } from './blockLinear.js';
 export { crossEntropyFused } from './crossEntropy.js';
 export { sampleGaussianWeights } from './gaussianWeights.js';
+export { layerNormFused, residualLayerNorm } from './layerNorm.js';
 export { fusedSettings, geluFused, softplusFused } from './onnxUnary.js';
 export { sampledLogits } from './sampledLogits.js';
