@@ -64,7 +64,7 @@ function sgdSession(withBiasGradient: boolean) {
  * `SGD.step` (the product absorbs lr); below the small-product threshold the update is step's.
  */
 /** With `biasGradient`, also returns the column sums of G [N] (a bias's gradient); else null. */
-export function sgdWeightUpdate(g: Float32Array, x: Float32Array, w: Float32Array, m: number, n: number, k: number, lr: number, biasGradient = false): Float32Array | null {
+function sgdWeightUpdate(g: Float32Array, x: Float32Array, w: Float32Array, m: number, n: number, k: number, lr: number, biasGradient = false): Float32Array | null {
   if (m * n * k <= gemmSettings.smallProductThreshold || gemmSettings.forcePath === 'ts') {
     const gw = matmulRef(g, x, n, m, k, true, false);
     for (let i = 0; i < w.length; i++) w[i]! -= lr * gw[i]!;
@@ -182,29 +182,37 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   out.backwardFn = () => {
     const g = out.grad!;
     if (x.requiresGrad) accumulateGrad(x, gemm(g, weight.data, m, outF, inF), true);
-    // x's gradient above used the weight before any in-place update below.
-    const rate = inBackwardRate(weight);
-    let gb: Float32Array | null = null;
-    if (rate !== undefined) gb = sgdWeightUpdate(g, x.data, weight.data, m, outF, inF, rate, bias.requiresGrad);
-    else if (weight.requiresGrad) accumulateGrad(weight, gemm(g, x.data, outF, m, inF, true, false), true);
-    if (bias.requiresGrad) {
-      gb ??= columnSums(g, outF);
-      const biasRate = inBackwardRate(bias);
-      if (biasRate === undefined) accumulateGrad(bias, gb, true);
-      else axpy(-biasRate, gb, bias.data);
-    }
+    linearParameterBackward(g, x.data, weight, bias, m, outF, inF); // after x's gradient read the weight
   };
   return out;
 }
 
+/**
+ * The weight's and bias's part of y = x W^T + b's backward, G = dL/dy [m, out], x [m, in]: plain
+ * SGD folded into the weight-gradient product where the pass allows it (`inBackwardRate`), else
+ * the gradients accumulated. Updates the weight in place: call it after x's gradient is computed.
+ */
+export function linearParameterBackward(g: Float32Array, x: Float32Array, weight: Tensor, bias: Tensor, m: number, outF: number, inF: number): void {
+  const rate = inBackwardRate(weight);
+  let gb: Float32Array | null = null;
+  if (rate !== undefined) gb = sgdWeightUpdate(g, x, weight.data, m, outF, inF, rate, bias.requiresGrad);
+  else if (weight.requiresGrad) accumulateGrad(weight, gemm(g, x, outF, m, inF, true, false), true);
+  if (bias.requiresGrad) {
+    gb ??= columnSums(g, outF);
+    const biasRate = inBackwardRate(bias);
+    if (biasRate === undefined) accumulateGrad(bias, gb, true);
+    else axpy(-biasRate, gb, bias.data);
+  }
+}
+
 /** Sums of g [rows, cols] over its rows: a bias's gradient. */
-export function columnSums(g: Float32Array, cols: number): Float32Array {
+function columnSums(g: Float32Array, cols: number): Float32Array {
   const out = new Float32Array(cols);
   for (let base = 0; base < g.length; base += cols) for (let j = 0; j < cols; j++) out[j]! += g[base + j]!;
   return out;
 }
 
 /** y += a * x (BLAS's axpy): plain SGD on a bias inside the backward pass. */
-export function axpy(a: number, x: Float32Array, y: Float32Array): void {
+function axpy(a: number, x: Float32Array, y: Float32Array): void {
   for (let j = 0; j < y.length; j++) y[j]! += a * x[j]!;
 }

@@ -9,7 +9,7 @@
 import { attr, GraphBuilder } from '../../onnx/onnxModel.js';
 import { cachedSession } from '../../onnx/runtime.js';
 import { accumulateGrad, inBackwardRate, result, shapeToString, Tensor } from '../../tensor.js';
-import { axpy, columnSums, gemm, gemmSettings, linear, sgdWeightUpdate } from '../matmul.js';
+import { gemmSettings, linear, linearParameterBackward } from '../matmul.js';
 import { concat, slice } from '../movement.js';
 
 /** Rows [start, end) of the block axis use `weight` [out, in] and `bias` [out]. */
@@ -120,19 +120,8 @@ function blockLinearBackward(g: Float32Array, x: Tensor, blocks: readonly Linear
     accumulateGrad(x, blockSession('inputGradient', pieces.length, k).run(feeds)['Y']!.data as Float32Array, true);
   }
   blocks.forEach((b, i) => {
-    const rate = inBackwardRate(b.weight);
-    if (rate === undefined && !b.weight.requiresGrad && !b.bias.requiresGrad) return;
+    if (inBackwardRate(b.weight) === undefined && !b.weight.requiresGrad && !b.bias.requiresGrad) return; // frozen: gather nothing
     const gb = blockRowsOf(g, outF, pieces, i, k);
-    const xb = blockRowsOf(x.data, inF, pieces, i, k);
-    const m = gb.length / outF;
-    let biasGrad: Float32Array | null = null;
-    if (rate !== undefined) biasGrad = sgdWeightUpdate(gb, xb, b.weight.data, m, outF, inF, rate, b.bias.requiresGrad);
-    else if (b.weight.requiresGrad) accumulateGrad(b.weight, gemm(gb, xb, outF, m, inF, true, false), true);
-    if (b.bias.requiresGrad) {
-      biasGrad ??= columnSums(gb, outF);
-      const biasRate = inBackwardRate(b.bias);
-      if (biasRate === undefined) accumulateGrad(b.bias, biasGrad, true);
-      else axpy(-biasRate, biasGrad, b.bias.data);
-    }
+    linearParameterBackward(gb, blockRowsOf(x.data, inF, pieces, i, k), b.weight, b.bias, gb.length / outF, outF, inF);
   });
 }

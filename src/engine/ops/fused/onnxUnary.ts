@@ -11,8 +11,8 @@ import { dropoutWithMask } from '../nnOps.js';
 
 /**
  * Inputs at least this large run GELU and softplus (`geluOnnxMinSize`), cross-entropy's softmax
- * (`crossEntropyOnnxMinSize`) and layer normalization (`layerNormOnnxMinSize`) in onnxruntime (vectorized erf, exp, log); the force settings pin a
- * path (tests).
+ * (`crossEntropyOnnxMinSize`) and layer normalization (`layerNormOnnxMinSize`) in onnxruntime
+ * (vectorized erf, exp, log, reductions); the force settings pin a path (tests).
  */
 export const fusedSettings = {
   geluOnnxMinSize: 4096,
