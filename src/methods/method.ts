@@ -13,7 +13,7 @@
  * Labels seen by a method are incremental labels (class-order positions), never dataset labels.
  */
 import type { FeaturesSplit } from '../data/types.js';
-import type { Rng } from '../engine/random.js';
+import type { Rng, RngState } from '../engine/random.js';
 import type { Tensor } from '../engine/tensor.js';
 
 /** Task i owns the contiguous incremental labels [classStart, classEnd). */
@@ -147,6 +147,14 @@ export interface Method {
   trainStep(batch: Batch, at: StepAt, rng: Rng): StepResult;
   /** Logits over all seen classes for `n` image features [n, D], evaluation mode. */
   predict(features: Float32Array, n: number, rng: Rng): Prediction;
+  /**
+   * Optional: `(features, n) => predict(features, n, Rng.fromState(noise))`, the same numbers,
+   * for a run of predictions with one noise state (an evaluation). A method computes once there
+   * what does not depend on the images (CLAP: its T noise draws, the VGA's self-attention over
+   * the class queries) and computes it again after anything that may change it: learning,
+   * `loadState`, `namedParameters` (whose tensors a caller may write).
+   */
+  fixedNoisePredictor?(noise: RngState): (features: Float32Array, n: number) => Prediction;
   /** Called after training (and finetuning) of `task`. */
   endTask(task: TaskInfo, rng: Rng): void;
   /** Everything needed to continue from here: tensors (parameters and buffers) and metadata. */

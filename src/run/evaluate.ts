@@ -92,10 +92,12 @@ export type Predictor = (features: Float32Array, n: number) => Prediction;
 
 /**
  * `method.predict` with the test-time noise of one fixed Monte-Carlo ensemble: every call starts
- * a generator from the same state `noise`, so every call draws the same T sampled heads.
+ * a generator from the same state `noise`, so every call draws the same T sampled heads. A method
+ * with its own `fixedNoisePredictor` (same numbers, with the batch-independent work done once)
+ * provides it.
  */
 export function fixedNoisePredictor(method: Method, noise: RngState): Predictor {
-  return (features, n) => method.predict(features, n, Rng.fromState(noise));
+  return method.fixedNoisePredictor?.(noise) ?? ((features, n) => method.predict(features, n, Rng.fromState(noise)));
 }
 
 /** `fixedNoisePredictor` with a noise state forked from `stream` (one draw of the stream per ensemble). */

@@ -66,6 +66,25 @@ export class MultiheadAttention {
    */
   forward(query: Tensor, key: Tensor, value: Tensor, opts: AttentionForwardOptions): Tensor {
     const [q, k, v] = this.project(query, key, value);
+    return this.attend(q, k, v, opts);
+  }
+
+  /**
+   * `forward(query, memory, memory)` from q = `projectQuery(query)` [Lq, D]: the decoder layer's
+   * cross-attention queries do not read the memory [Lk, D], so one evaluation projects them once.
+   */
+  forwardProjected(q: Tensor, memory: Tensor, opts: AttentionForwardOptions): Tensor {
+    const [k, v] = this.splitColumns(this.projectRows(memory, 1, 3), 2);
+    return this.attend(q, k!, v!, opts);
+  }
+
+  /** q = query Wq^T + bq [Lq, D]. */
+  projectQuery(query: Tensor): Tensor {
+    return this.projectRows(query, 0, 1);
+  }
+
+  /** Scaled dot-product attention of projected q, k, v, then the out projection. */
+  private attend(q: Tensor, k: Tensor, v: Tensor, opts: AttentionForwardOptions): Tensor {
     const h = this.numHeads, hd = this.headDim;
     // Scale q before the product, as torch does (q / sqrt(hd)), then one product per head.
     const qh = this.splitHeads(mulScalar(q, 1 / Math.sqrt(hd)));
@@ -76,7 +95,7 @@ export class MultiheadAttention {
       probs = dropout(probs, this.dropout, opts.rng, true);
     }
     const heads = bmm(probs, this.splitHeads(v)); // [H, Lq, hd]
-    const lq = query.shape[0]!;
+    const lq = q.shape[0]!;
     const merged = h === 1 ? reshape(heads, [lq, hd]) : reshape(permute(heads, [1, 0, 2]), [lq, h * hd]);
     return this.outProj.forward(merged);
   }
@@ -87,23 +106,28 @@ export class MultiheadAttention {
    * @returns q [Lq, D], k [Lk, D], v [Lk, D]
    */
   private project(query: Tensor, key: Tensor, value: Tensor): [Tensor, Tensor, Tensor] {
-    const d = this.embedDim, w = this.inProjWeight, b = this.inProjBias;
-    // x times the stacked projections lo..hi-1 (0 = q, 1 = k, 2 = v): [L, (hi - lo) D].
-    const byRows = (x: Tensor, lo: number, hi: number) => {
-      const wRows = lo === 0 && hi === 3 ? w : slice(w, 0, lo * d, hi * d);
-      const bRows = lo === 0 && hi === 3 ? b : slice(b, 0, lo * d, hi * d);
-      return linear(x, wRows, bRows);
-    };
-    const split = (x: Tensor, parts: number) => Array.from({ length: parts }, (_, i) => slice(x, 1, i * d, (i + 1) * d));
     if (query === key && key === value) {
-      const [q, k, v] = split(byRows(query, 0, 3), 3);
+      const [q, k, v] = this.splitColumns(this.projectRows(query, 0, 3), 3);
       return [q!, k!, v!];
     }
     if (key === value) {
-      const [k, v] = split(byRows(key, 1, 3), 2);
-      return [byRows(query, 0, 1), k!, v!];
+      const [k, v] = this.splitColumns(this.projectRows(key, 1, 3), 2);
+      return [this.projectQuery(query), k!, v!];
     }
-    return [byRows(query, 0, 1), byRows(key, 1, 2), byRows(value, 2, 3)];
+    return [this.projectQuery(query), this.projectRows(key, 1, 2), this.projectRows(value, 2, 3)];
+  }
+
+  /** x times the stacked projections lo..hi-1 (0 = q, 1 = k, 2 = v): [L, (hi - lo) D]. */
+  private projectRows(x: Tensor, lo: number, hi: number): Tensor {
+    const d = this.embedDim, w = this.inProjWeight, b = this.inProjBias;
+    const whole = lo === 0 && hi === 3;
+    return linear(x, whole ? w : slice(w, 0, lo * d, hi * d), whole ? b : slice(b, 0, lo * d, hi * d));
+  }
+
+  /** [L, parts D] -> parts x [L, D]. */
+  private splitColumns(x: Tensor, parts: number): Tensor[] {
+    const d = this.embedDim;
+    return Array.from({ length: parts }, (_, i) => slice(x, 1, i * d, (i + 1) * d));
   }
 
   /** [L, D] -> [H, L, hd] (a free reshape for one head). */

@@ -123,6 +123,32 @@ describe('TransformerDecoderLayer', () => {
     assert.ok(tgt.grad!.subarray(8).every((g) => g === 0));
     assert.ok(tgt.grad!.subarray(0, 8).some((g) => g !== 0));
   });
+
+  for (const path of ['ts', 'onnx'] as const) {
+    it(`queries prepared once serve batch after batch with the same outputs as forward (evaluation, matmul in ${path})`, () => {
+      withSettings(gemmSettings, { forcePath: path }, () => {
+        const d = 32;
+        const rng = new Rng(21);
+        const layer = new TransformerDecoderLayer(d, 2, rng, { dimFeedforward: 64 });
+        const tgt = randn([6, d], rng, false);
+        const opts = { tgtMask: blockDiagonalMask([4, 2]), training: false };
+        const prepared = layer.prepareQueries(tgt, opts);
+        for (const b of [5, 1, 9]) {
+          const memory = randn([b, d], rng, false);
+          assert.deepEqual(layer.forwardPrepared(prepared, memory, opts).data, layer.forward(tgt, memory, opts).data, `memory of ${b} rows`);
+        }
+      });
+    });
+  }
+
+  it('forwardProjected equals forward(query, memory, memory) with the query projected beforehand', () => {
+    const rng = new Rng(4);
+    const attn = new MultiheadAttention(8, 2, rng);
+    rng.fillUniform(attn.inProjBias.data, -0.5, 0.5);
+    const query = randn([3, 8], rng, false), memory = randn([5, 8], rng, false);
+    const opts = { training: false };
+    assert.deepEqual(attn.forwardProjected(attn.projectQuery(query), memory, opts).data, attn.forward(query, memory, memory, opts).data);
+  });
 });
 
 /** Tensors of the fixture: `{ shape, data }`, row-major. */

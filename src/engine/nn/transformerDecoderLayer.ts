@@ -74,23 +74,46 @@ export class TransformerDecoderLayer {
    * @returns [C, D], post-LayerNorm rows
    */
   forward(tgt: Tensor, memory: Tensor, opts: DecoderForwardOptions): Tensor {
-    const { training, rng } = opts;
-    const p = this.dropout;
-    if (training && p > 0 && !rng) throw new Error('TransformerDecoderLayer: training with dropout needs an rng');
-    // Masks are drawn where torch's dropout would draw them; each is applied inside the native
-    // call that follows (the residual LayerNorm, the GELU), not in a pass of its own.
-    const mask = (branch: Tensor) => (training && p > 0 ? dropoutMask(branch.size, p, rng!) : null);
+    return this.forwardPrepared(this.prepareQueries(tgt, opts), memory, opts);
+  }
 
-    let x = tgt;
-    const sa = this.selfAttn.forward(x, x, x, { mask: opts.tgtMask, training, rng });
-    x = this.norm1.forwardResidual(x, sa, mask(sa));
-    const ca = this.multiheadAttn.forward(x, memory, memory, { training, rng });
-    x = this.norm2.forwardResidual(x, ca, mask(ca));
-    const inner = this.linear1.forward(x);
-    const ffOut = this.linear2.forward(geluFused(inner, mask(inner)));
-    return this.norm3.forwardResidual(x, ffOut, mask(ffOut));
+  /**
+   * The part of `forward` that does not read the memory: the self-attention block over the
+   * queries and the cross-attention's query projection. Predictions with unchanged weights and
+   * queries (one evaluation) compute it once and pass it to `forwardPrepared` for every batch.
+   */
+  prepareQueries(tgt: Tensor, opts: DecoderForwardOptions): PreparedQueries {
+    this.checkRng(opts);
+    const { training, rng } = opts;
+    const sa = this.selfAttn.forward(tgt, tgt, tgt, { mask: opts.tgtMask, training, rng });
+    const x = this.norm1.forwardResidual(tgt, sa, this.branchMask(sa, opts));
+    return { x, crossQuery: this.multiheadAttn.projectQuery(x) };
+  }
+
+  /** `forward` from `prepareQueries`'s output on: cross-attention over `memory` [B, D], then the feed-forward block. */
+  forwardPrepared(prepared: PreparedQueries, memory: Tensor, opts: DecoderForwardOptions): Tensor {
+    this.checkRng(opts);
+    const { training, rng } = opts;
+    const { x } = prepared;
+    const ca = this.multiheadAttn.forwardProjected(prepared.crossQuery, memory, { training, rng });
+    const x2 = this.norm2.forwardResidual(x, ca, this.branchMask(ca, opts));
+    const inner = this.linear1.forward(x2);
+    const ffOut = this.linear2.forward(geluFused(inner, this.branchMask(inner, opts)));
+    return this.norm3.forwardResidual(x2, ffOut, this.branchMask(ffOut, opts));
+  }
+
+  /** A branch's dropout mask, drawn where torch's dropout draws it; applied inside the native call that follows (residual LayerNorm, GELU). */
+  private branchMask(branch: Tensor, opts: DecoderForwardOptions): Float32Array | null {
+    return opts.training && this.dropout > 0 ? dropoutMask(branch.size, this.dropout, opts.rng!) : null;
+  }
+
+  private checkRng(opts: DecoderForwardOptions): void {
+    if (opts.training && this.dropout > 0 && !opts.rng) throw new Error('TransformerDecoderLayer: training with dropout needs an rng');
   }
 }
+
+/** What `prepareQueries` computes: x after the self-attention block [C, D], and its cross-attention projection [C, D]. */
+export interface PreparedQueries { x: Tensor; crossQuery: Tensor }
 
 /** camelCase -> snake_case, one path segment (`inProjWeight` -> `in_proj_weight`). */
 function snakeCase(segment: string): string {

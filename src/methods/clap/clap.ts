@@ -9,19 +9,20 @@
  * ("text.ebar", "text.variance"), and the tasks.
  */
 import { SGD } from '../../engine/optim.js';
-import { Rng } from '../../engine/random.js';
+import { Rng, type RngState } from '../../engine/random.js';
 import { noGrad, Tensor } from '../../engine/tensor.js';
 import { Clap4ClipError, DataError } from '../../util/errors.js';
 import type { Batch, Method, MethodSetup, MethodState, Phase, Prediction, StepAt, StepResult, TaskClasses, TaskInfo, TensorSource } from '../method.js';
 import { copiedTensors, loadTensorsInto, savedTasks, savedTensor } from '../state.js';
 import { validateClapConfig, type ClapConfig, type ClapConfigInput } from './config.js';
-import { ClapModel } from './model.js';
+import { ClapModel, type PredictionConstants } from './model.js';
 
 /** A CLAP method, with its resolved config and model exposed for inspection and tests. */
 export interface ClapMethod extends Method {
   readonly config: ClapConfig;
   readonly model: ClapModel;
   readonly phase: Phase;
+  fixedNoisePredictor(noise: RngState): (features: Float32Array, n: number) => Prediction;
 }
 
 /** CLAP's config input: run-level T and B, then the method options (validated by CLAP). */
@@ -42,6 +43,11 @@ export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | '
   const model = new ClapModel(setup, config, deterministic);
   let phase: Phase = 'train';
   let optimizer: SGD | null = null;
+  /**
+   * Counts the calls that may change what a prediction gives (learning, loading, handing the
+   * parameters out for writing): a fixed-noise predictor recomputes its constants when it moved.
+   */
+  let version = 0;
 
   /** The trainable set changes with the phase and with every new task: rebuild the optimizer. */
   const refreshTrainable = () => {
@@ -73,18 +79,21 @@ export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | '
     },
 
     beginTask(task: TaskInfo, classes: TaskClasses, rng: Rng): void {
+      version++;
       model.addTask(task, classes, rng);
       phase = 'train';
       refreshTrainable();
     },
 
     setPhase(next: Phase): void {
+      version++;
       if (next !== 'train' && next !== 'finetune') throw new Clap4ClipError(`${name}: unknown phase ${String(next)}`);
       phase = next;
       if (model.classes > 0) refreshTrainable();
     },
 
     trainStep(batch: Batch, at: StepAt, rng: Rng): StepResult {
+      version++;
       if (!optimizer) throw new Clap4ClipError(`${name}: trainStep before beginTask`);
       checkBatch(batch);
       optimizer.zeroGrad();
@@ -110,7 +119,19 @@ export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | '
       return { logits: out.logits.data, samples: out.samples, n, classes: out.classes };
     },
 
+    fixedNoisePredictor(noise: RngState): (features: Float32Array, n: number) => Prediction {
+      // The noise and the VGA's query block are the same for every batch (model.predictionConstants).
+      let constants: { version: number; parts: PredictionConstants } | null = null;
+      return (features, n) => {
+        if (n === 0) return { logits: new Float32Array(0), samples: model.samples, n: 0, classes: model.classes };
+        if (constants?.version !== version) constants = { version, parts: model.predictionConstants(noise) };
+        const out = noGrad(() => model.forward(features, n, { phase, training: false, rng: Rng.fromState(noise), ...constants!.parts }));
+        return { logits: out.logits.data, samples: out.samples, n, classes: out.classes };
+      };
+    },
+
     endTask(task: TaskInfo): void {
+      version++;
       const last = model.tasks[model.tasks.length - 1];
       if (!last || last.index !== task.index) throw new Clap4ClipError(`${name}: endTask(${task.index}) but the current task is ${last?.index}`);
       if (config.hierarchical.enabled && config.hierarchical.distillWeight > 0) model.snapshotForDistillation();
@@ -130,6 +151,7 @@ export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | '
     },
 
     loadState(state: { tensors: TensorSource; meta: Record<string, unknown> }, source: string): void {
+      version++;
       if (model.tasks.length > 0) throw new Clap4ClipError(`${name}: loadState needs a fresh method (this one has learned ${model.tasks.length} tasks)`);
       const tasks = savedTasks(state.meta, source, name);
       const d = setup.dim;
@@ -156,6 +178,7 @@ export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | '
     },
 
     namedParameters(): [string, Tensor][] {
+      version++;
       return model.namedParameters();
     },
   };

@@ -1,4 +1,5 @@
 /**
+ * size-budget: the forward pass and every loss term of spec sections 2-4, and the evaluation constants that must draw as it does, in one place.
  * CLAP's parameters and its forward pass with losses (spec sections 2-4):
  *
  *     t = normalize(mean_p e)                     class text features of the C seen classes [C, D]
@@ -29,7 +30,7 @@ import {
 import { namedParameters } from '../../engine/nn/parameters.js';
 import type { Parameter } from '../../engine/nn/parameters.js';
 import type { TransformerDecoderLayer } from '../../engine/nn/transformerDecoderLayer.js';
-import { Rng } from '../../engine/random.js';
+import { Rng, type RngState } from '../../engine/random.js';
 import { meanOverGroups } from '../../engine/groupMean.js';
 import { drawNormalsAhead } from '../../engine/normalsAhead.js';
 import { noGrad, Tensor } from '../../engine/tensor.js';
@@ -37,7 +38,7 @@ import type { MethodSetup, Phase, TaskClasses, TaskInfo } from '../method.js';
 import type { ClapConfig } from './config.js';
 import { DistEncoder, encodeTasks, languageAwareInitFromStats, templateStats } from './distEncoder.js';
 import { distillTerm, klTerm, laspFromMeans, orthoTerm, type GaussianPrior } from './losses.js';
-import { createVga, taskBlockMask, tokenRowOfClass, visualGuidedFeatures, type VisualGuidedOptions } from './vga.js';
+import { createVga, taskBlockMask, tokenRowOfClass, vgaQueries, visualGuidedFeatures, type VgaQueries, type VisualGuidedOptions } from './vga.js';
 
 export interface ForwardOptions {
   /** 'train': losses of the newest task only; 'finetune': of all tasks. */
@@ -51,6 +52,15 @@ export interface ForwardOptions {
   /** Fixed noise eps [T, T_g, C, D] (T_g = 1 unless hierarchical); drawn from `rng` when absent. */
   eps?: Float32Array;
   /** Fixed noise of the global encoder [T_g, C, D] (hierarchical only). */
+  epsGlobal?: Float32Array;
+  /** The VGA's query block, computed once for many batches with unchanged parameters (evaluation only). */
+  queries?: VgaQueries;
+}
+
+/** What every evaluation-mode forward from one generator state computes alike (`predictionConstants`). */
+export interface PredictionConstants {
+  queries: VgaQueries;
+  eps?: Float32Array;
   epsGlobal?: Float32Array;
 }
 
@@ -237,6 +247,29 @@ export class ClapModel {
   }
 
   /**
+   * The parts of an evaluation-mode `forward` from `Rng.fromState(noise)` that do not depend on
+   * the images, while the parameters stay as they are: the noise, drawn as `forward` draws it (eps
+   * from a fork of the generator, then the global encoder's), and the VGA's query block. One
+   * evaluation predicts thousands of batches with the same T sampled heads (spec section 7); this
+   * draws their million normals and runs the self-attention over the class queries once.
+   */
+  predictionConstants(noise: RngState): PredictionConstants {
+    if (this.classes === 0) throw new Error('CLAP: prediction before the first task (call beginTask)');
+    const { dim: d } = this.setup;
+    const c = this.classes;
+    const rng = Rng.fromState(noise);
+    const eps = this.deterministic ? undefined : this.normals(this.samples * c * d, rng.fork());
+    const epsGlobal = this.globalEncoder ? this.normals(this.config.hierarchical.globalSamples * c * d, rng) : undefined;
+    const queries = noGrad(() => vgaQueries(this.vga, this.seen.t, this.vgaOptions(false, rng)));
+    return { queries, eps, epsGlobal };
+  }
+
+  private vgaOptions(training: boolean, rng: Rng): VisualGuidedOptions {
+    const tokens = this.config.taskTokens ? this.taskTokens : null;
+    return { mask: this.seen.mask, training, rng, tokens, tokenRows: this.seen.tokenRows };
+  }
+
+  /**
    * @param features image features [B, D] (unit norm)
    * @returns logits [S, B, C] and, with labels, the loss and its terms
    */
@@ -248,15 +281,15 @@ export class ClapModel {
     if (c === 0) throw new Error('CLAP: forward before the first task (call beginTask)');
     if (features.length !== n * d) throw new Error(`CLAP: ${features.length} feature values for n = ${n}, D = ${d}`);
     const f = new Tensor(features, [n, d]);
-    const { t, ebar, mask, tokenRows } = this.seen;
-    const tokens = cfg.taskTokens ? this.taskTokens : null;
+    const { t, ebar } = this.seen;
     // eps [S, C, D] comes from a child stream, drawn by a worker thread while the VGA runs; the
     // worker also averages it over the T samples (LASP's mean offsets, when training).
     const s = this.samples;
     const mcSamples = this.deterministic ? 1 : cfg.samples; // T
     const epsAhead = this.deterministic || opts.eps ? null : drawNormalsAhead(rng.fork(), s * c * d, opts.labels ? mcSamples : 0);
-    const vgaOpts: VisualGuidedOptions = { mask, training: opts.training, rng, tokens, tokenRows };
-    const { h, hGlobal } = visualGuidedFeatures(this.vga, t, f, vgaOpts);
+    if (opts.queries && opts.training) throw new Error('CLAP: precomputed VGA queries are for evaluation only');
+    const vgaOpts = this.vgaOptions(opts.training, rng);
+    const { h, hGlobal } = visualGuidedFeatures(this.vga, t, f, vgaOpts, opts.queries);
 
     // Hierarchical: the task encoders read h + z_g, z_g ~ N(mu_g, sigma_g) from the global encoder.
     let x = h; // [C, D], or [T_g, C, D] when hierarchical

@@ -7,7 +7,7 @@
  *     V = VGA([t; tokens], f, mask)        h_i = t_i + V_i (+ V[token i], broadcast over task i)
  */
 import { add, concat, gatherRows, slice } from '../../engine/ops/index.js';
-import { TransformerDecoderLayer } from '../../engine/nn/transformerDecoderLayer.js';
+import { TransformerDecoderLayer, type PreparedQueries } from '../../engine/nn/transformerDecoderLayer.js';
 import type { Rng } from '../../engine/random.js';
 import { Tensor } from '../../engine/tensor.js';
 import type { VgaConfig } from './config.js';
@@ -75,19 +75,28 @@ export interface VisualGuidedOptions {
   tokenRows?: Int32Array;
 }
 
+/** The batch-independent part of the VGA (`TransformerDecoderLayer.prepareQueries` of [t; tokens]). */
+export type VgaQueries = PreparedQueries;
+
+/** The self-attention block over [t; tokens]: everything of the VGA that does not read the batch. */
+export function vgaQueries(vga: TransformerDecoderLayer, t: Tensor, opts: VisualGuidedOptions): VgaQueries {
+  const query = opts.tokens ? concat([t, ...opts.tokens], 0) : t;
+  return vga.prepareQueries(query, { tgtMask: opts.mask, training: opts.training, rng: opts.rng });
+}
+
 /**
  * @param vga the decoder layer
  * @param t class text features [C, D]
  * @param memory image features of the batch [B, D]
+ * @param queries `vgaQueries(vga, t, opts)`, when computed once for many batches (evaluation)
  * @returns h = t + V (+ token outputs) [C, D], and hGlobal = t + V without the token outputs
  *   [C, D] (the reference's input of the hierarchical global encoder)
  */
 export function visualGuidedFeatures(
-  vga: TransformerDecoderLayer, t: Tensor, memory: Tensor, opts: VisualGuidedOptions,
+  vga: TransformerDecoderLayer, t: Tensor, memory: Tensor, opts: VisualGuidedOptions, queries?: VgaQueries,
 ): { h: Tensor; hGlobal: Tensor } {
   const c = t.shape[0]!;
-  const query = opts.tokens ? concat([t, ...opts.tokens], 0) : t;
-  const v = vga.forward(query, memory, { tgtMask: opts.mask, training: opts.training, rng: opts.rng });
+  const v = vga.forwardPrepared(queries ?? vgaQueries(vga, t, opts), memory, { training: opts.training, rng: opts.rng });
   const hGlobal = add(t, opts.tokens ? slice(v, 0, 0, c) : v);
   if (!opts.tokens) return { h: hGlobal, hGlobal };
   // Every class of task i receives the VGA output of token i (reference: `vga_features_all[n_query + i]`).
