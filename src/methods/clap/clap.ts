@@ -16,6 +16,7 @@ import type { Batch, Method, MethodSetup, MethodState, Phase, Prediction, StepAt
 import { copiedTensors, loadTensorsInto, savedTasks, savedTensor } from '../state.js';
 import { validateClapConfig, type ClapConfig, type ClapConfigInput } from './config.js';
 import { ClapModel, type PredictionConstants } from './model.js';
+import type { VgaQueries } from './vga.js';
 
 /** A CLAP method, with its resolved config and model exposed for inspection and tests. */
 export interface ClapMethod extends Method {
@@ -44,10 +45,14 @@ export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | '
   let phase: Phase = 'train';
   let optimizer: SGD | null = null;
   /**
-   * Counts the calls that may change what a prediction gives (learning, loading, handing the
-   * parameters out for writing): a fixed-noise predictor recomputes its constants when it moved.
+   * Counts the calls that may change the VGA's query block or the seen classes (a new task, a
+   * phase change, loading, handing the parameters out for writing, a step that trains the query
+   * block): what is cached from them (a predictor's constants, finetuning's query block) is
+   * recomputed when it moved.
    */
   let version = 0;
+  /** Finetuning's query block: the VGA is frozen then, so every step would compute the same one. */
+  let finetuneQueries: { version: number; queries: VgaQueries } | null = null;
 
   /** The trainable set changes with the phase and with every new task: rebuild the optimizer. */
   const refreshTrainable = () => {
@@ -93,12 +98,19 @@ export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | '
     },
 
     trainStep(batch: Batch, at: StepAt, rng: Rng): StepResult {
-      version++;
       if (!optimizer) throw new Clap4ClipError(`${name}: trainStep before beginTask`);
       checkBatch(batch);
+      const frozenQueries = model.queryBlockFrozen();
+      if (!frozenQueries) version++;
       optimizer.zeroGrad();
-      // Dropout only while learning a new task: finetuning runs the (frozen) VGA in eval mode.
-      const out = model.forward(batch.features, batch.size, { phase, training: phase === 'train', labels: batch.labels, rng });
+      // Dropout only while learning a new task: finetuning runs the (frozen) VGA in eval mode, and
+      // its query block is the same at every step until something moves `version`.
+      let queries: VgaQueries | undefined;
+      if (phase === 'finetune' && frozenQueries) {
+        if (finetuneQueries?.version !== version) finetuneQueries = { version, queries: model.evaluationQueries(rng) };
+        queries = finetuneQueries.queries;
+      }
+      const out = model.forward(batch.features, batch.size, { phase, training: phase === 'train', labels: batch.labels, rng, queries });
       const loss = out.loss!;
       if (!Number.isFinite(loss.item())) {
         const parts = Object.entries(out.parts).map(([k, v]) => `${k} ${v.item()}`).join(', ');

@@ -116,3 +116,30 @@ test('fixed-noise predictor rejects a batch of the wrong width like predict does
   const { clap } = trained({});
   assert.throws(() => clap.fixedNoisePredictor(new Rng(1).state())(new Float32Array(33), 1), /33 feature values for n = 1, D = 32/);
 });
+
+test('finetuning reuses the frozen VGA\'s query block: the same numbers as a fresh block at every step', () => {
+  // Two identical methods; one is made to recompute at every step (handing out the parameters
+  // invalidates what is cached). Losses and every parameter must agree bit for bit.
+  const runs = [false, true].map((recompute) => {
+    const { clap, prob } = trained({});
+    clap.setPhase('finetune');
+    const losses: number[] = [];
+    for (let k = 0; k < 4; k++) {
+      if (recompute) clap.namedParameters();
+      losses.push(clap.trainStep(prob.batch(6, [0, 2, 3, 5], new Rng(40 + k)), stepAt(5e-2), prob.rng).loss);
+    }
+    return { losses, params: clap.saveState().tensors.map(([k, t]) => [k, Array.from(t.data)] as const) };
+  });
+  assert.deepEqual(runs[0]!.losses, runs[1]!.losses);
+  assert.deepEqual(runs[0]!.params, runs[1]!.params);
+});
+
+test('the query block counts as frozen only while finetuning without task tokens (tokens train then)', () => {
+  const plain = trained({}).clap;
+  assert.equal(plain.model.queryBlockFrozen(), false, 'learning a task trains the VGA');
+  plain.setPhase('finetune');
+  assert.equal(plain.model.queryBlockFrozen(), true);
+  const tokens = trained({ taskTokens: true }).clap;
+  tokens.setPhase('finetune');
+  assert.equal(tokens.model.queryBlockFrozen(), false);
+});

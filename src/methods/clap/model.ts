@@ -260,8 +260,18 @@ export class ClapModel {
     const rng = Rng.fromState(noise);
     const eps = this.deterministic ? undefined : this.normals(this.samples * c * d, rng.fork());
     const epsGlobal = this.globalEncoder ? this.normals(this.config.hierarchical.globalSamples * c * d, rng) : undefined;
-    const queries = noGrad(() => vgaQueries(this.vga, this.seen.t, this.vgaOptions(false, rng)));
-    return { queries, eps, epsGlobal };
+    return { queries: this.evaluationQueries(rng), eps, epsGlobal };
+  }
+
+  /** The VGA's query block in evaluation mode (no dropout, so `rng` is not drawn from), without a graph. */
+  evaluationQueries(rng: Rng): VgaQueries {
+    return noGrad(() => vgaQueries(this.vga, this.seen.t, this.vgaOptions(false, rng)));
+  }
+
+  /** Whether the current trainable set leaves the query block as it is (finetuning: the VGA is frozen; task tokens are not). */
+  queryBlockFrozen(): boolean {
+    const trainable = (obj: unknown) => namedParameters(obj, '', { includeFrozen: true }).some(([, p]) => p.requiresGrad);
+    return !trainable(this.vga) && !(this.config.taskTokens && trainable(this.taskTokens));
   }
 
   private vgaOptions(training: boolean, rng: Rng): VisualGuidedOptions {
