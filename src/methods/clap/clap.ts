@@ -8,6 +8,7 @@
  * Its checkpointed state: every tensor of the model, the template statistics of the seen classes
  * ("text.ebar", "text.variance"), and the tasks.
  */
+import { FrozenBlocks } from '../../engine/ops/index.js';
 import { SGD } from '../../engine/optim.js';
 import { Rng, type RngState } from '../../engine/random.js';
 import { noGrad, Tensor } from '../../engine/tensor.js';
@@ -53,6 +54,25 @@ export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | '
   let version = 0;
   /** Finetuning's query block: the VGA is frozen then, so every step would compute the same one. */
   let finetuneQueries: { version: number; queries: VgaQueries } | null = null;
+  /**
+   * While a task is learned, the earlier tasks' encoders are frozen: baked into the encoders'
+   * native graphs once (`FrozenBlocks`), and dropped by anything that may change them (the calls
+   * that move `version`, train steps aside: a step never writes a frozen tensor).
+   */
+  let encoderPack: FrozenBlocks | null = null;
+  /** A call that may change the model other than by a train step. */
+  const changed = () => {
+    version++;
+    encoderPack?.dispose();
+    encoderPack = null;
+  };
+  const frozenEncoders = (): FrozenBlocks | null => {
+    const earlier = model.encoders.slice(0, -1);
+    if (encoderPack === null && phase === 'train' && earlier.length > 0 && earlier.every((e) => !e.weight.requiresGrad && !e.bias.requiresGrad)) {
+      encoderPack = new FrozenBlocks(earlier.map((e) => ({ weight: e.weight, bias: e.bias })));
+    }
+    return phase === 'train' ? encoderPack : null;
+  };
 
   /** The trainable set changes with the phase and with every new task: rebuild the optimizer. */
   const refreshTrainable = () => {
@@ -84,14 +104,14 @@ export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | '
     },
 
     beginTask(task: TaskInfo, classes: TaskClasses, rng: Rng): void {
-      version++;
+      changed();
       model.addTask(task, classes, rng);
       phase = 'train';
       refreshTrainable();
     },
 
     setPhase(next: Phase): void {
-      version++;
+      changed();
       if (next !== 'train' && next !== 'finetune') throw new Clap4ClipError(`${name}: unknown phase ${String(next)}`);
       phase = next;
       if (model.classes > 0) refreshTrainable();
@@ -110,7 +130,7 @@ export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | '
         if (finetuneQueries?.version !== version) finetuneQueries = { version, queries: model.evaluationQueries(rng) };
         queries = finetuneQueries.queries;
       }
-      const out = model.forward(batch.features, batch.size, { phase, training: phase === 'train', labels: batch.labels, rng, queries });
+      const out = model.forward(batch.features, batch.size, { phase, training: phase === 'train', labels: batch.labels, rng, queries, frozenEncoders: frozenEncoders() });
       const loss = out.loss!;
       if (!Number.isFinite(loss.item())) {
         const parts = Object.entries(out.parts).map(([k, v]) => `${k} ${v.item()}`).join(', ');
@@ -143,7 +163,7 @@ export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | '
     },
 
     endTask(task: TaskInfo): void {
-      version++;
+      changed();
       const last = model.tasks[model.tasks.length - 1];
       if (!last || last.index !== task.index) throw new Clap4ClipError(`${name}: endTask(${task.index}) but the current task is ${last?.index}`);
       if (config.hierarchical.enabled && config.hierarchical.distillWeight > 0) model.snapshotForDistillation();
@@ -163,7 +183,7 @@ export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | '
     },
 
     loadState(state: { tensors: TensorSource; meta: Record<string, unknown> }, source: string): void {
-      version++;
+      changed();
       if (model.tasks.length > 0) throw new Clap4ClipError(`${name}: loadState needs a fresh method (this one has learned ${model.tasks.length} tasks)`);
       const tasks = savedTasks(state.meta, source, name);
       const d = setup.dim;
@@ -190,7 +210,7 @@ export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | '
     },
 
     namedParameters(): [string, Tensor][] {
-      version++;
+      changed();
       return model.namedParameters();
     },
   };

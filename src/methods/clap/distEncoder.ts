@@ -7,7 +7,7 @@
  * stored as one weight [2D, D] (rows 0..D-1 = A, rows D..2D-1 = S) and one bias [2D], so a single
  * product covers both maps. The deterministic ablation keeps only A (weight [D, D]).
  */
-import { addScalar, blockLinear, gemm, linear, mulScalar, slice, softplusFused } from '../../engine/ops/index.js';
+import { addScalar, blockLinear, gemm, linear, mulScalar, slice, softplusFused, type FrozenBlocks } from '../../engine/ops/index.js';
 import { kaimingUniformLinear, uniformParameter } from '../../engine/nn/init.js';
 import type { Parameter } from '../../engine/nn/parameters.js';
 import type { Rng } from '../../engine/random.js';
@@ -60,12 +60,13 @@ function gaussianOf(pre: Tensor, d: number, withSigma: boolean, floor: number): 
  * Every task's encoder on its own classes, mu_i, sigma_i = encoder_i(h_i), as one block-linear
  * product (one native call each way instead of one per task).
  * @param x [..., C, D]; task i owns rows [classStart, classEnd) of the C
+ * @param frozen the leading encoders' weights baked into the native graphs (`FrozenBlocks`), or null
  * @returns mu [..., C, D] and sigma [..., C, D] (null without the sigma map)
  */
-export function encodeTasks(encoders: readonly DistEncoder[], x: Tensor, tasks: readonly TaskSpan[]): { mu: Tensor; sigma: Tensor | null } {
+export function encodeTasks(encoders: readonly DistEncoder[], x: Tensor, tasks: readonly TaskSpan[], frozen: FrozenBlocks | null = null): { mu: Tensor; sigma: Tensor | null } {
   if (encoders.length !== tasks.length || encoders.length === 0) throw new Error(`encodeTasks: ${encoders.length} encoders for ${tasks.length} tasks`);
   const first = encoders[0]!;
-  const pre = blockLinear(x, tasks.map((t, i) => ({ start: t.classStart, end: t.classEnd, weight: encoders[i]!.weight, bias: encoders[i]!.bias })));
+  const pre = blockLinear(x, tasks.map((t, i) => ({ start: t.classStart, end: t.classEnd, weight: encoders[i]!.weight, bias: encoders[i]!.bias })), frozen);
   return gaussianOf(pre, first.dim, first.withSigma, first.sigmaFloor);
 }
 

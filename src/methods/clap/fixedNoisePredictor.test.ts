@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { SGD } from '../../engine/optim.js';
 import { Rng } from '../../engine/random.js';
 import type { ClapConfigInput } from './config.js';
 import { buildClapMethod, createClap, type ClapMethod } from './clap.js';
@@ -142,4 +143,33 @@ test('the query block counts as frozen only while finetuning without task tokens
   const tokens = trained({ taskTokens: true }).clap;
   tokens.setPhase('finetune');
   assert.equal(tokens.model.queryBlockFrozen(), false);
+});
+
+test('learning a third task with the earlier encoders baked in gives the same numbers as feeding them (manual SGD steps as reference)', () => {
+  // Two identical methods after two tasks; a third task is learned by the method's own trainStep
+  // (earlier encoders baked into the native graphs) and by forward + SGD by hand (all fed).
+  const third = { index: 2, classStart: 6, classEnd: 9 };
+  const runs = [true, false].map((own) => {
+    const { clap, prob } = trained({});
+    const more = tinyProblem({ seed: 5, classes: 9, dim: 32, logitScale: 50 });
+    more.rng = prob.rng;
+    more.begin(clap, third);
+    const sgd = new SGD(clap.model.namedParameters().filter(([, p]) => p.requiresGrad).map(([, p]) => p), { lr: 5e-2 });
+    const losses: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      const batch = more.batch(6, [0, 4, 6, 7, 8], new Rng(60 + k));
+      if (own) {
+        losses.push(clap.trainStep(batch, stepAt(5e-2), more.rng).loss);
+      } else {
+        sgd.zeroGrad();
+        const out = clap.model.forward(batch.features, batch.size, { phase: 'train', training: true, labels: batch.labels, rng: more.rng });
+        losses.push(out.loss!.item());
+        sgd.backwardStep(out.loss!, 5e-2);
+        sgd.zeroGrad();
+      }
+    }
+    return { losses, params: clap.saveState().tensors.map(([k, t]) => [k, Array.from(t.data)] as const) };
+  });
+  assert.deepEqual(runs[0]!.losses, runs[1]!.losses);
+  assert.deepEqual(runs[0]!.params, runs[1]!.params);
 });

@@ -25,7 +25,7 @@
  */
 import {
   add, crossEntropyFused, gatherRows, l2Normalize, matmul, mean, mul, mulScalar, permute, reshape, sampledLogits,
-  sampleGaussianWeights, slice,
+  sampleGaussianWeights, slice, type FrozenBlocks,
 } from '../../engine/ops/index.js';
 import { namedParameters } from '../../engine/nn/parameters.js';
 import type { Parameter } from '../../engine/nn/parameters.js';
@@ -55,6 +55,8 @@ export interface ForwardOptions {
   epsGlobal?: Float32Array;
   /** The VGA's query block, computed once for many batches with unchanged parameters (evaluation only). */
   queries?: VgaQueries;
+  /** The leading task encoders (frozen ones) baked into the encoders' native graphs (`FrozenBlocks`). */
+  frozenEncoders?: FrozenBlocks | null;
 }
 
 /** What every evaluation-mode forward from one generator state computes alike (`predictionConstants`). */
@@ -314,7 +316,7 @@ export class ClapModel {
     }
 
     // Task encoders on their own classes; old pairs still run (their logits are in the softmax).
-    const { mu, sigma } = encodeTasks(this.encoders, x, this.tasks);
+    const { mu, sigma } = encodeTasks(this.encoders, x, this.tasks, opts.frozenEncoders);
 
     // Logits [S, B, C]. The default path is the fused CLAP head: w = h + mu + sigma * eps never
     // reaches JavaScript. Hierarchical: w [T, T_g, C, D] explicitly, then one product for all S * C rows.

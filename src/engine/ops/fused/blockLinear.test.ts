@@ -115,6 +115,67 @@ describe('blockLinear', () => {
     });
   });
 
+  for (const lead of [[], [3]]) {
+    it(`frozen blocks baked in as initializers give the same value and gradients, bit for bit at a small inner dimension (leading dims [${lead.join(', ')}])`, () => {
+      const x = rand([...lead, 22, inF]);
+      const blocks = blocksOf(sizes, inF, outF, false);
+      blocks[2]!.weight.requiresGrad = true;
+      blocks[2]!.bias.requiresGrad = true;
+      const seed = new Float32Array(x.size / inF * outF);
+      rng.fillNormal(seed);
+      const frozen = new op.FrozenBlocks(blocks.slice(0, 2));
+      try {
+        const baked = run((xx, bb) => op.blockLinear(xx, bb, frozen), x, blocks, seed);
+        const plain = run(op.blockLinear, x, blocks, seed);
+        assert.deepEqual(baked.y, plain.y);
+        assert.deepEqual(baked.grads, plain.grads);
+        assert.deepEqual(baked.grads.map((g) => g !== null), [true, false, false, false, false, true, true]);
+        // Reused: a second input through the same pack, still equal to the fed weights.
+        const x2 = rand([...lead, 22, inF]);
+        assert.deepEqual(op.blockLinear(x2, blocks, frozen).data, op.blockLinear(x2, blocks).data);
+      } finally {
+        frozen.dispose();
+      }
+    });
+  }
+
+  it('frozen blocks at CLAP\'s width (in = 512): the same numbers to rounding (the packed kernel sums in another order)', () => {
+    // onnxruntime's kernel for a weight packed ahead accumulates the 512 inner products in another
+    // order than the kernel that packs at every call: values agree to float rounding, not bit for
+    // bit, once the inner dimension is this large.
+    const x = rand([30, 512]);
+    const blocks = blocksOf([10, 10, 10], 512, 64, false);
+    blocks[2]!.weight.requiresGrad = true;
+    blocks[2]!.bias.requiresGrad = true;
+    const seed = new Float32Array(30 * 64);
+    rng.fillNormal(seed);
+    const frozen = new op.FrozenBlocks(blocks.slice(0, 2));
+    try {
+      const baked = run((xx, bb) => op.blockLinear(xx, bb, frozen), x, blocks, seed);
+      const plain = run(op.blockLinear, x, blocks, seed);
+      assertClose(baked.y, plain.y, 1e-5, 'value');
+      baked.grads.forEach((g, i) => (g === null ? assert.equal(plain.grads[i], null) : assertClose(g, plain.grads[i]!, 1e-5, `gradient ${i}`)));
+    } finally {
+      frozen.dispose();
+    }
+  });
+
+  it('frozen blocks: refuses other tensors, a trainable block, more frozen blocks than blocks, and use after dispose', () => {
+    const x = rand([22, inF]);
+    const blocks = blocksOf(sizes, inF, outF, false);
+    const frozen = new op.FrozenBlocks(blocks.slice(0, 2));
+    const other = blocksOf(sizes, inF, outF, false);
+    assert.throws(() => op.blockLinear(x, [blocks[0]!, other[1]!, blocks[2]!], frozen), /block 1 is not the frozen block 1/);
+    assert.throws(() => op.blockLinear(op.slice(x, 0, 0, 7), [blocks[0]!], frozen), /2 frozen blocks for 1 blocks/);
+    blocks[1]!.weight.requiresGrad = true;
+    assert.throws(() => op.blockLinear(x, blocks, frozen), /frozen block 1 requires a gradient/);
+    blocks[1]!.weight.requiresGrad = false;
+    assert.ok(op.blockLinear(x, blocks, frozen).size > 0);
+    frozen.dispose();
+    assert.throws(() => op.blockLinear(x, blocks, frozen), /disposed/);
+    assert.throws(() => new op.FrozenBlocks([]), /no blocks/);
+  });
+
   it('refuses blocks that do not tile the rows, and mismatched weights', () => {
     const x = rand([10, inF]);
     const [a, b] = blocksOf([4, 6], inF, outF);

@@ -7,7 +7,7 @@
  * it also serves products below `gemmSettings.smallProductThreshold`.
  */
 import { attr, GraphBuilder } from '../../onnx/onnxModel.js';
-import { cachedSession } from '../../onnx/runtime.js';
+import { cachedSession, SyncSession } from '../../onnx/runtime.js';
 import { accumulateGrad, inBackwardRate, result, shapeToString, Tensor } from '../../tensor.js';
 import { gemmSettings, linear, linearParameterBackward } from '../matmul.js';
 import { concat, slice } from '../movement.js';
@@ -22,31 +22,83 @@ export interface LinearBlock {
 
 /**
  * One graph per (leading count G, blocks K): piece j = g * K + b is block b of leading index g,
- * fed as its own input (a row view: no copy); the K weights are inputs, shared across g.
+ * fed as its own input (a row view: no copy); the K weights are inputs, shared across g, except
+ * the first `frozen` blocks' weights and biases, which are baked in as initializers (`FrozenBlocks`).
  * Forward: Y = concat_j (X_j W_b^T + B_b). Input gradient: dX = concat_j (G_j W_b).
  */
-function blockSession(kind: 'forward' | 'inputGradient', pieces: number, blocks: number) {
-  return cachedSession(`block-linear:${kind}:${pieces}x${blocks}`, () => {
-    const g = new GraphBuilder(`blockLinear_${kind}`);
-    for (let b = 0; b < blocks; b++) {
-      g.input(`W${b}`, 'float32', ['OUT', 'IN']);
-      if (kind === 'forward') g.input(`B${b}`, 'float32', ['OUT']);
+function buildBlockGraph(kind: 'forward' | 'inputGradient', pieces: number, blocks: number, frozen: FrozenBlocks | null): Uint8Array {
+  const g = new GraphBuilder(`blockLinear_${kind}`);
+  for (let b = 0; b < blocks; b++) {
+    const baked = frozen !== null && b < frozen.blocks.length ? frozen.blocks[b]! : null;
+    if (baked) g.initializer(`W${b}`, { type: 'float32', dims: [...baked.weight.shape], data: baked.weight.data });
+    else g.input(`W${b}`, 'float32', ['OUT', 'IN']);
+    if (kind !== 'forward') continue;
+    if (baked) g.initializer(`B${b}`, { type: 'float32', dims: [baked.bias.size], data: baked.bias.data });
+    else g.input(`B${b}`, 'float32', ['OUT']);
+  }
+  const ys: string[] = [];
+  for (let j = 0; j < pieces; j++) {
+    const b = j % blocks;
+    if (kind === 'forward') {
+      g.input(`X${j}`, 'float32', [`M${j}`, 'IN']);
+      ys.push(g.node('Gemm', [`X${j}`, `W${b}`, `B${b}`], { transB: attr.int(1) }));
+    } else {
+      g.input(`G${j}`, 'float32', [`M${j}`, 'OUT']);
+      ys.push(g.node('MatMul', [`G${j}`, `W${b}`]));
     }
-    const ys: string[] = [];
-    for (let j = 0; j < pieces; j++) {
-      const b = j % blocks;
-      if (kind === 'forward') {
-        g.input(`X${j}`, 'float32', [`M${j}`, 'IN']);
-        ys.push(g.node('Gemm', [`X${j}`, `W${b}`, `B${b}`], { transB: attr.int(1) }));
-      } else {
-        g.input(`G${j}`, 'float32', [`M${j}`, 'OUT']);
-        ys.push(g.node('MatMul', [`G${j}`, `W${b}`]));
-      }
+  }
+  g.node('Concat', ys, { axis: attr.int(0) }, ['Y']);
+  g.output('Y', 'float32', ['M', kind === 'forward' ? 'OUT' : 'IN']);
+  return g.toBytes();
+}
+
+function blockSession(kind: 'forward' | 'inputGradient', pieces: number, blocks: number, frozen: FrozenBlocks | null): SyncSession {
+  const key = `${kind}:${pieces}x${blocks}`;
+  if (frozen === null) return cachedSession(`block-linear:${key}`, () => buildBlockGraph(kind, pieces, blocks, null));
+  return frozen.session(key, () => buildBlockGraph(kind, pieces, blocks, frozen));
+}
+
+/**
+ * The leading blocks of a `blockLinear` whose weights stay as they are for a while (CLAP's task
+ * encoders of earlier tasks while a new task is learned), baked into the graphs as initializers:
+ * onnxruntime then packs those weights once, not at every call, and they are not fed. The caller
+ * promises that the tensors are not written while it uses the pack (they must not require a
+ * gradient: `blockLinear` checks), and disposes it when that may change.
+ */
+export class FrozenBlocks {
+  private readonly sessions = new Map<string, SyncSession>();
+  private disposed = false;
+
+  constructor(readonly blocks: readonly { weight: Tensor; bias: Tensor }[]) {
+    if (blocks.length === 0) throw new Error('FrozenBlocks: no blocks');
+  }
+
+  /** Throws unless `blocks` starts with exactly these tensors, none of them requiring a gradient. */
+  checkLeading(blocks: readonly LinearBlock[]): void {
+    if (this.disposed) throw new Error('blockLinear: the frozen blocks were disposed');
+    if (blocks.length < this.blocks.length) throw new Error(`blockLinear: ${this.blocks.length} frozen blocks for ${blocks.length} blocks`);
+    this.blocks.forEach((f, i) => {
+      const b = blocks[i]!;
+      if (b.weight !== f.weight || b.bias !== f.bias) throw new Error(`blockLinear: block ${i} is not the frozen block ${i} (other tensors)`);
+      if (b.weight.requiresGrad || b.bias.requiresGrad) throw new Error(`blockLinear: frozen block ${i} requires a gradient; a trained weight cannot be baked in`);
+    });
+  }
+
+  session(key: string, build: () => Uint8Array): SyncSession {
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = new SyncSession(build());
+      this.sessions.set(key, s);
     }
-    g.node('Concat', ys, { axis: attr.int(0) }, ['Y']);
-    g.output('Y', 'float32', ['M', kind === 'forward' ? 'OUT' : 'IN']);
-    return g.toBytes();
-  });
+    return s;
+  }
+
+  /** Frees the native sessions (and their copies of the weights); the pack cannot be used again. */
+  dispose(): void {
+    for (const s of this.sessions.values()) s.dispose();
+    this.sessions.clear();
+    this.disposed = true;
+  }
 }
 
 /** The rows of every piece j (g-major, as the graphs), as [start, end) over the flattened rows. */
@@ -78,8 +130,9 @@ function checkBlocks(x: Tensor, blocks: readonly LinearBlock[]): { inF: number; 
  * @param blocks per block its rows and weight [out, in], bias [out]
  * @returns [..., R, out]
  */
-export function blockLinear(x: Tensor, blocks: readonly LinearBlock[]): Tensor {
+export function blockLinear(x: Tensor, blocks: readonly LinearBlock[], frozen: FrozenBlocks | null = null): Tensor {
   const { inF, outF, rows } = checkBlocks(x, blocks);
+  frozen?.checkLeading(blocks);
   const lead = x.size / (rows * inF);
   if (lead * rows * inF * outF <= gemmSettings.smallProductThreshold || gemmSettings.forcePath === 'ts') {
     // The twin; its own linear calls take the TypeScript path for products this small.
@@ -87,15 +140,17 @@ export function blockLinear(x: Tensor, blocks: readonly LinearBlock[]): Tensor {
   }
   const pieces = pieceRows(lead, rows, blocks);
   const k = blocks.length;
-  const feeds: Parameters<ReturnType<typeof blockSession>['run']>[0] = {};
+  const feeds: Parameters<SyncSession['run']>[0] = {};
+  const baked = frozen?.blocks.length ?? 0;
   blocks.forEach((b, i) => {
+    if (i < baked) return;
     feeds[`W${i}`] = { type: 'float32', data: b.weight.data, dims: [outF, inF] };
     feeds[`B${i}`] = { type: 'float32', data: b.bias.data, dims: [outF] };
   });
   pieces.forEach(([s, e], j) => { feeds[`X${j}`] = { type: 'float32', data: x.data.subarray(s * inF, e * inF), dims: [e - s, inF] }; });
-  const y = blockSession('forward', pieces.length, k).run(feeds)['Y']!.data as Float32Array;
+  const y = blockSession('forward', pieces.length, k, frozen).run(feeds)['Y']!.data as Float32Array;
   const out = result(y, [...x.shape.slice(0, -1), outF], [x, ...blocks.flatMap((b) => [b.weight, b.bias])], 'blockLinear');
-  out.backwardFn = () => blockLinearBackward(out.grad!, x, blocks, pieces, inF, outF);
+  out.backwardFn = () => blockLinearBackward(out.grad!, x, blocks, pieces, inF, outF, frozen);
   return out;
 }
 
@@ -110,14 +165,15 @@ function blockRowsOf(buf: Float32Array, cols: number, pieces: readonly [number, 
   return outBuf;
 }
 
-function blockLinearBackward(g: Float32Array, x: Tensor, blocks: readonly LinearBlock[], pieces: readonly [number, number][], inF: number, outF: number): void {
+function blockLinearBackward(g: Float32Array, x: Tensor, blocks: readonly LinearBlock[], pieces: readonly [number, number][], inF: number, outF: number, frozen: FrozenBlocks | null): void {
   const k = blocks.length;
   if (x.requiresGrad) {
     // Before any weight below is updated in place.
-    const feeds: Parameters<ReturnType<typeof blockSession>['run']>[0] = {};
-    blocks.forEach((b, i) => { feeds[`W${i}`] = { type: 'float32', data: b.weight.data, dims: [outF, inF] }; });
+    const feeds: Parameters<SyncSession['run']>[0] = {};
+    const baked = frozen?.blocks.length ?? 0;
+    blocks.forEach((b, i) => { if (i >= baked) feeds[`W${i}`] = { type: 'float32', data: b.weight.data, dims: [outF, inF] }; });
     pieces.forEach(([s, e], j) => { feeds[`G${j}`] = { type: 'float32', data: g.subarray(s * outF, e * outF), dims: [e - s, outF] }; });
-    accumulateGrad(x, blockSession('inputGradient', pieces.length, k).run(feeds)['Y']!.data as Float32Array, true);
+    accumulateGrad(x, blockSession('inputGradient', pieces.length, k, frozen).run(feeds)['Y']!.data as Float32Array, true);
   }
   blocks.forEach((b, i) => {
     if (inBackwardRate(b.weight) === undefined && !b.weight.requiresGrad && !b.bias.requiresGrad) return; // frozen: gather nothing

@@ -4,7 +4,7 @@
  * arithmetic. Each file names its primitive twin; `fused.test.ts` checks every fused op against
  * it (values and gradients).
  */
-export { blockLinear, type LinearBlock } from './blockLinear.js';
+export { blockLinear, FrozenBlocks, type LinearBlock } from './blockLinear.js';
 export { crossEntropyFused } from './crossEntropy.js';
 export { sampleGaussianWeights } from './gaussianWeights.js';
 export { layerNormFused, residualLayerNorm } from './layerNorm.js';
