@@ -153,6 +153,7 @@ export function loadReferenceTensors(model: ClapModel, tensors: ReadonlyMap<stri
   const expected = new Map(bindings.map((b) => [b.name, b.shape]));
   checkReferenceNames(new Map([...tensors].map(([n, t]) => [n, t.shape])), expected, file);
   for (const b of bindings) writeBinding(b, tensors.get(b.name)!.data);
+  model.markWritten();
 }
 
 /**

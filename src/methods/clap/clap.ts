@@ -46,32 +46,37 @@ export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | '
   let phase: Phase = 'train';
   let optimizer: SGD | null = null;
   /**
-   * Counts the calls that may change the VGA's query block or the seen classes (a new task, a
-   * phase change, loading, handing the parameters out for writing, a step that trains the query
-   * block): what is cached from them (a predictor's constants, finetuning's query block) is
-   * recomputed when it moved.
+   * Counts the method's calls that may change the VGA's query block or the seen classes (a new
+   * task, a phase change, loading, a step that trains the query block). With the model's
+   * `revision` (its tensors handed out or written) it stamps what is cached from them (a
+   * predictor's constants, finetuning's query block), which is recomputed when the stamp moved.
    */
   let version = 0;
+  const stamp = () => `${version}:${model.revision}`;
   /** Finetuning's query block: the VGA is frozen then, so every step would compute the same one. */
-  let finetuneQueries: { version: number; queries: VgaQueries } | null = null;
+  let finetuneQueries: { stamp: string; queries: VgaQueries } | null = null;
   /**
    * While a task is learned, the earlier tasks' encoders are frozen: baked into the encoders'
-   * native graphs once (`FrozenBlocks`), and dropped by anything that may change them (the calls
-   * that move `version`, train steps aside: a step never writes a frozen tensor).
+   * native graphs once (`FrozenBlocks`), and dropped by anything that may change them (what
+   * moves the stamp, train steps aside: a step never writes a frozen tensor).
    */
-  let encoderPack: FrozenBlocks | null = null;
+  let encoderPack: { revision: number; frozen: FrozenBlocks } | null = null;
+  const dropPack = () => {
+    encoderPack?.frozen.dispose();
+    encoderPack = null;
+  };
   /** A call that may change the model other than by a train step. */
   const changed = () => {
     version++;
-    encoderPack?.dispose();
-    encoderPack = null;
+    dropPack();
   };
   const frozenEncoders = (): FrozenBlocks | null => {
+    if (encoderPack !== null && encoderPack.revision !== model.revision) dropPack();
     const earlier = model.encoders.slice(0, -1);
     if (encoderPack === null && phase === 'train' && earlier.length > 0 && earlier.every((e) => !e.weight.requiresGrad && !e.bias.requiresGrad)) {
-      encoderPack = new FrozenBlocks(earlier.map((e) => ({ weight: e.weight, bias: e.bias })));
+      encoderPack = { revision: model.revision, frozen: new FrozenBlocks(earlier.map((e) => ({ weight: e.weight, bias: e.bias }))) };
     }
-    return phase === 'train' ? encoderPack : null;
+    return phase === 'train' ? encoderPack?.frozen ?? null : null;
   };
 
   /** The trainable set changes with the phase and with every new task: rebuild the optimizer. */
@@ -127,7 +132,7 @@ export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | '
       // its query block is the same at every step until something moves `version`.
       let queries: VgaQueries | undefined;
       if (phase === 'finetune' && frozenQueries) {
-        if (finetuneQueries?.version !== version) finetuneQueries = { version, queries: model.evaluationQueries(rng) };
+        if (finetuneQueries?.stamp !== stamp()) finetuneQueries = { stamp: stamp(), queries: model.evaluationQueries(rng) };
         queries = finetuneQueries.queries;
       }
       const out = model.forward(batch.features, batch.size, { phase, training: phase === 'train', labels: batch.labels, rng, queries, frozenEncoders: frozenEncoders() });
@@ -153,10 +158,10 @@ export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | '
 
     fixedNoisePredictor(noise: RngState): (features: Float32Array, n: number) => Prediction {
       // The noise and the VGA's query block are the same for every batch (model.predictionConstants).
-      let constants: { version: number; parts: PredictionConstants } | null = null;
+      let constants: { stamp: string; parts: PredictionConstants } | null = null;
       return (features, n) => {
         if (n === 0) return { logits: new Float32Array(0), samples: model.samples, n: 0, classes: model.classes };
-        if (constants?.version !== version) constants = { version, parts: model.predictionConstants(noise) };
+        if (constants?.stamp !== stamp()) constants = { stamp: stamp(), parts: model.predictionConstants(noise) };
         const out = noGrad(() => model.forward(features, n, { phase, training: false, rng: Rng.fromState(noise), ...constants!.parts }));
         return { logits: out.logits.data, samples: out.samples, n, classes: out.classes };
       };
@@ -210,8 +215,7 @@ export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | '
     },
 
     namedParameters(): [string, Tensor][] {
-      changed();
-      return model.namedParameters();
+      return model.namedParameters(); // moves model.revision: the caller may write them
     },
   };
 }

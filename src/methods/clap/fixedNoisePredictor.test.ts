@@ -10,6 +10,7 @@ import { Rng } from '../../engine/random.js';
 import type { ClapConfigInput } from './config.js';
 import { buildClapMethod, createClap, type ClapMethod } from './clap.js';
 import { validateClapConfig } from './config.js';
+import { exportReferenceTensors, loadReferenceTensors } from '../../interchange/referenceNames.js';
 import { stepAt, tinyProblem, type TinyProblem } from './testFixtures.js';
 
 const tasks = [
@@ -172,4 +173,29 @@ test('learning a third task with the earlier encoders baked in gives the same nu
   });
   assert.deepEqual(runs[0]!.losses, runs[1]!.losses);
   assert.deepEqual(runs[0]!.params, runs[1]!.params);
+});
+
+test('a write that reaches the model without the method (the reference interchange) is seen by the predictor and by the packed encoders', () => {
+  // Weights of another model whose every encoder and the VGA moved (a finetuning and a learning
+  // step), written by loadReferenceTensors into this one after its predictor computed its
+  // constants and its train step packed the earlier encoder.
+  const other = trained({});
+  other.clap.setPhase('finetune');
+  other.clap.trainStep(other.prob.batch(5, [1, 4]), stepAt(0.3), other.prob.rng);
+  other.clap.setPhase('train');
+  other.clap.trainStep(other.prob.batch(5, [2, 5]), stepAt(0.3), other.prob.rng);
+  const weights = exportReferenceTensors(other.clap.model);
+  const { clap, prob } = trained({});
+  assert.notDeepEqual(clap.model.encoders[0]!.weight.data, other.clap.model.encoders[0]!.weight.data, 'the write must change the packed encoder');
+  const noise = new Rng(8).state();
+  const predictor = clap.fixedNoisePredictor(noise);
+  const x = prob.batch(4, [0, 5], new Rng(3));
+  clap.trainStep(prob.batch(5, [3, 4], new Rng(4)), stepAt(1e-2), new Rng(5));
+  predictor(x.features, 4);
+  loadReferenceTensors(clap.model, weights, 'test weights');
+  assert.deepEqual(predictor(x.features, 4), clap.predict(x.features, 4, Rng.fromState(noise)), 'predictor after the write');
+  assert.deepEqual(predictor(x.features, 4).logits, other.clap.predict(x.features, 4, Rng.fromState(noise)).logits, 'the written model predicts as its source');
+  // The next train step reads the written encoders: the same loss as the source model's step.
+  const batch = prob.batch(5, [0, 3, 5], new Rng(6));
+  assert.equal(clap.trainStep(batch, stepAt(1e-2), new Rng(7)).loss, other.clap.trainStep(batch, stepAt(1e-2), new Rng(7)).loss);
 });

@@ -116,6 +116,8 @@ export class ClapModel {
   readonly tasks: TaskInfo[] = [];
   /** Samples per forward: T * T_g (1 for the deterministic ablation). */
   readonly samples: number;
+  /** Counts hand-outs of the tensors for writing and structural changes (`revision`). */
+  private writes = 0;
   /** What the model keeps of the text: the template statistics of the seen classes. */
   readonly text: SeenTextStats = { ebar: new Float32Array(0), variance: new Float32Array(0) };
   /** Constants of the seen classes: t [C, D], Ebar [C, D], the VGA mask, token rows. */
@@ -169,6 +171,7 @@ export class ClapModel {
    * @param stats template statistics of the task's new classes, [n_i, D] each
    */
   addTaskFromStats(task: TaskInfo, stats: SeenTextStats, rng: Rng): void {
+    this.markWritten();
     const { dim } = this.setup;
     if (task.index !== this.tasks.length || task.classStart !== this.classes || !(task.classEnd > task.classStart)) {
       throw new Error(`CLAP: task ${task.index} [${task.classStart}, ${task.classEnd}) does not follow task ${this.tasks.length - 1} ending at ${this.classes}`);
@@ -214,8 +217,24 @@ export class ClapModel {
     if (this.previous) setRequiresGrad(this.previous, false);
   }
 
-  /** Every tensor by dotted name, frozen ones included (the checkpoint's content); none before the first task. */
+  /**
+   * Moves with every change of the model that does not come through a train step: a new task, a
+   * distillation snapshot, and every hand-out of the tensors (`namedParameters`, or a writer that
+   * reaches them otherwise and calls `markWritten`). What is computed once from the parameters
+   * (the method's prediction constants and packed encoders) is recomputed when it moved.
+   */
+  get revision(): number {
+    return this.writes;
+  }
+
+  /** Tells the model that its tensors were written in place outside a train step. */
+  markWritten(): void {
+    this.writes++;
+  }
+
+  /** Every tensor by dotted name, frozen ones included (the checkpoint's content); none before the first task. The caller may write them. */
   namedParameters(): [string, Tensor][] {
+    this.markWritten();
     if (this.shared === null) return [];
     const tree: Record<string, unknown> = { vga: this.vga, encoders: this.encoders };
     if (this.config.taskTokens) tree['taskTokens'] = this.taskTokens;
@@ -227,6 +246,7 @@ export class ClapModel {
   /** Freezes a copy of the VGA, global encoder and tokens for the next task's distillation. */
   snapshotForDistillation(): void {
     if (!this.globalEncoder) return;
+    this.markWritten();
     const { dim } = this.setup;
     // Construction draws from a throwaway generator: the copies are overwritten right away.
     const scratch = new Rng(0);
