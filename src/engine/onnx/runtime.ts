@@ -97,14 +97,29 @@ export class SyncSession {
   }
 }
 
-const sessionCache = new Map<string, SyncSession>();
+/** Sessions by key, each built once on first use; `dispose` frees them all. */
+export class SessionCache {
+  private readonly sessions = new Map<string, SyncSession>();
 
-/** Returns the cached session for `key`, building its model once with `build`. */
-export function cachedSession(key: string, build: () => Uint8Array): SyncSession {
-  let s = sessionCache.get(key);
-  if (!s) {
-    s = new SyncSession(build());
-    sessionCache.set(key, s);
+  /** The session for `key`, building its model once with `build`. */
+  get(key: string, build: () => Uint8Array): SyncSession {
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = new SyncSession(build());
+      this.sessions.set(key, s);
+    }
+    return s;
   }
-  return s;
+
+  dispose(): void {
+    for (const s of this.sessions.values()) s.dispose();
+    this.sessions.clear();
+  }
+}
+
+const sessionCache = new SessionCache();
+
+/** Returns the process-wide cached session for `key`, building its model once with `build`. */
+export function cachedSession(key: string, build: () => Uint8Array): SyncSession {
+  return sessionCache.get(key, build);
 }

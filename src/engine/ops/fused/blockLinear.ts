@@ -7,7 +7,7 @@
  * it also serves products below `gemmSettings.smallProductThreshold`.
  */
 import { attr, GraphBuilder } from '../../onnx/onnxModel.js';
-import { cachedSession, SyncSession } from '../../onnx/runtime.js';
+import { cachedSession, SessionCache, type SyncSession } from '../../onnx/runtime.js';
 import { accumulateGrad, inBackwardRate, result, shapeToString, Tensor } from '../../tensor.js';
 import { gemmSettings, linear, linearParameterBackward } from '../matmul.js';
 import { concat, slice } from '../movement.js';
@@ -66,7 +66,7 @@ function blockSession(kind: 'forward' | 'inputGradient', pieces: number, blocks:
  * gradient: `blockLinear` checks), and disposes it when that may change.
  */
 export class FrozenBlocks {
-  private readonly sessions = new Map<string, SyncSession>();
+  private readonly sessions = new SessionCache();
   private disposed = false;
 
   constructor(readonly blocks: readonly { weight: Tensor; bias: Tensor }[]) {
@@ -85,18 +85,12 @@ export class FrozenBlocks {
   }
 
   session(key: string, build: () => Uint8Array): SyncSession {
-    let s = this.sessions.get(key);
-    if (!s) {
-      s = new SyncSession(build());
-      this.sessions.set(key, s);
-    }
-    return s;
+    return this.sessions.get(key, build);
   }
 
   /** Frees the native sessions (and their copies of the weights); the pack cannot be used again. */
   dispose(): void {
-    for (const s of this.sessions.values()) s.dispose();
-    this.sessions.clear();
+    this.sessions.dispose();
     this.disposed = true;
   }
 }
