@@ -79,6 +79,18 @@ export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | '
     return phase === 'train' ? encoderPack?.frozen ?? null : null;
   };
 
+  /**
+   * Logits in evaluation mode, with what `parts` gives computed beforehand (nothing, or a fixed-noise
+   * predictor's constants; asked for only when there are images). The VGA's memory is these n
+   * images: the caller's evaluation batching decides what one prediction may depend on (spec
+   * section 9).
+   */
+  const predictWith = (features: Float32Array, n: number, rng: Rng, parts: () => Partial<PredictionConstants>): Prediction => {
+    if (n === 0) return { logits: new Float32Array(0), samples: model.samples, n: 0, classes: model.classes };
+    const out = noGrad(() => model.forward(features, n, { phase, training: false, rng, ...parts() }));
+    return { logits: out.logits.data, samples: out.samples, n, classes: out.classes };
+  };
+
   /** The trainable set changes with the phase and with every new task: rebuild the optimizer. */
   const refreshTrainable = () => {
     model.setTrainable(phase);
@@ -149,22 +161,16 @@ export function buildClapMethod(name: string, setup: Pick<MethodSetup, 'dim' | '
     },
 
     predict(features: Float32Array, n: number, rng: Rng): Prediction {
-      if (n === 0) return { logits: new Float32Array(0), samples: model.samples, n: 0, classes: model.classes };
-      // The VGA's memory is these n images: the caller's evaluation batching decides what one
-      // prediction may depend on (spec section 9).
-      const out = noGrad(() => model.forward(features, n, { phase, training: false, rng }));
-      return { logits: out.logits.data, samples: out.samples, n, classes: out.classes };
+      return predictWith(features, n, rng, () => ({}));
     },
 
     fixedNoisePredictor(noise: RngState): (features: Float32Array, n: number) => Prediction {
       // The noise and the VGA's query block are the same for every batch (model.predictionConstants).
       let constants: { stamp: string; parts: PredictionConstants } | null = null;
-      return (features, n) => {
-        if (n === 0) return { logits: new Float32Array(0), samples: model.samples, n: 0, classes: model.classes };
+      return (features, n) => predictWith(features, n, Rng.fromState(noise), () => {
         if (constants?.stamp !== stamp()) constants = { stamp: stamp(), parts: model.predictionConstants(noise) };
-        const out = noGrad(() => model.forward(features, n, { phase, training: false, rng: Rng.fromState(noise), ...constants!.parts }));
-        return { logits: out.logits.data, samples: out.samples, n, classes: out.classes };
-      };
+        return constants.parts;
+      });
     },
 
     endTask(task: TaskInfo): void {
