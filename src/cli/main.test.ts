@@ -59,6 +59,17 @@ test('exit codes: 2 for a wrong command line (with suggestions), 1 for a failure
   }
 });
 
+test('a bad engine setting in the environment: one line naming it, exit 1, nothing written; help still works', () => {
+  const env = { ...process.env, CLAP4CLIP_NO_REEXEC: '1', CLAP4CLIP_ORT_THREADS: 'two' };
+  const run = spawnSync(process.execPath, [MAIN, 'run', ...TINY, '--out', 'bad-env'], { cwd, encoding: 'utf8', env, timeout: 120_000 });
+  assert.equal(run.status, 1, run.stderr);
+  assert.equal(run.stderr, 'clap4clip: CLAP4CLIP_ORT_THREADS must be a whole number of threads >= 1, got "two"\n');
+  assert.equal(existsSync(join(cwd, 'bad-env')), false);
+  const help = spawnSync(process.execPath, [MAIN, 'run', '--help'], { cwd, encoding: 'utf8', env, timeout: 120_000 });
+  assert.equal(help.status, 0, help.stderr);
+  assert.match(help.stdout, /^Usage: clap4clip run /);
+});
+
 test('errors read from a file name that file', () => {
   writeFileSync(join(cwd, 'order.json'), '[0, 1, 2]');
   writeFileSync(join(cwd, 'settings.json'), '{"increment": 0}');

@@ -6,6 +6,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { intraOpThreads } from '../engine/onnx/runtime.js';
 import { didYouMean } from '../run/config.js';
 import { packageVersion } from '../run/provenance.js';
 import { Clap4ClipError } from '../util/errors.js';
@@ -73,7 +74,21 @@ export async function dispatch(argv: readonly string[], stdout: Out = process.st
   }
   const command = commands[name];
   if (!command) throw unknownCommand(name);
+  if (!rest.includes('--help') && !rest.includes('-h')) checkEngineEnvironment();
   return command.run(rest);
+}
+
+/**
+ * The engine reads its environment settings on first use, deep inside a command; a bad value is
+ * reported here instead, before the command writes anything, as a failure of the command (exit 1)
+ * rather than an internal error.
+ */
+function checkEngineEnvironment(): void {
+  try {
+    intraOpThreads();
+  } catch (err) {
+    throw new Clap4ClipError(err instanceof Error ? err.message : String(err));
+  }
 }
 
 /** `dispatch`, with errors printed: one line for expected failures, the stack for bugs. */
