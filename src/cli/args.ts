@@ -135,12 +135,17 @@ function translateParseError(spec: CommandSpec, err: unknown, args: readonly str
   const flag = /(--[\w-]+)/.exec(message)?.[1] ?? /'(-[^' ,]*)/.exec(message)?.[1] ?? '';
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return unknownOption(spec, flag.split('=')[0]!);
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-    if (args.includes('--help') || args.includes('-h')) return new HelpRequested();
+    if (asksForHelp(args)) return new HelpRequested();
     if (/does not take an argument/.test(message)) return new UsageError(`${spec.name}: ${flag} takes no value`);
     if (/ambiguous/.test(message)) return new UsageError(`${spec.name}: ${flag} needs a value (write ${flag}=VALUE for a value that starts with -)`);
     return new UsageError(`${spec.name}: ${flag} needs a value; see clap4clip ${spec.name} --help`);
   }
   return new UsageError(`${spec.name}: ${message}`);
+}
+
+/** Whether a command's arguments ask for its help (`--help` or `-h` anywhere among them). */
+export function asksForHelp(args: readonly string[]): boolean {
+  return args.includes('--help') || args.includes('-h');
 }
 
 /** Thrown by the parser when `--help` is given next to an option it cannot read. */

@@ -10,7 +10,7 @@ import { intraOpThreads } from '../engine/onnx/runtime.js';
 import { didYouMean } from '../run/config.js';
 import { packageVersion } from '../run/provenance.js';
 import { Clap4ClipError } from '../util/errors.js';
-import { EXIT, EXIT_CODES_HELP, outputColumns, twoColumns, UsageError, wrapText } from './args.js';
+import { asksForHelp, EXIT, EXIT_CODES_HELP, outputColumns, twoColumns, UsageError, wrapText } from './args.js';
 import { commands } from './commands/index.js';
 
 export function usage(columns = 80): string {
@@ -74,7 +74,7 @@ export async function dispatch(argv: readonly string[], stdout: Out = process.st
   }
   const command = commands[name];
   if (!command) throw unknownCommand(name);
-  if (!rest.includes('--help') && !rest.includes('-h')) checkEngineEnvironment();
+  if (!asksForHelp(rest)) checkEngineEnvironment();
   return command.run(rest);
 }
 
